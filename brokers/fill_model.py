@@ -1,0 +1,127 @@
+"""The spec's fill model, shared by the backtest and the paper broker.  Pure.
+
+At the open of a decision date: SELLs fill first (those that already waited, then the new
+ones, each group by symbol), then BUYs in approval order.  A BUY whose symbol has no bar is
+cancelled (``no_bar_at_fill``); a SELL waits for the symbol's next open.  A BUY whose cost
+exceeds the cash left is cut to the largest whole-lot quantity that fits, or cancelled
+(``insufficient_cash_at_fill``).  Prices carry slippage and are not rounded; costs are
+commission on both sides plus sell tax on SELLs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+
+from sennot.numeric import floor_to_lot, on_lot_grid
+
+
+@dataclass(frozen=True)
+class FillCosts:
+    commission: float = 0.00015
+    sell_tax: float = 0.0020
+    slippage: float = 0.0  # a fraction: slippage_bps / 10000
+
+
+@dataclass(frozen=True)
+class PendingOrder:
+    key: str                # client order id
+    symbol: str
+    side: str               # BUY | SELL
+    qty: float
+    seq: int = 0            # approval order (BUYs)
+    reason: str = ""
+    lot: float = 1.0
+    waited: bool = False    # already passed a fill attempt without a bar
+
+
+@dataclass(frozen=True)
+class SimFill:
+    key: str
+    symbol: str
+    side: str
+    qty: float
+    price: float
+    fee: float
+    reason: str
+    cut_from: float | None = None  # original qty when a BUY was cut for cash
+
+
+@dataclass
+class FillOutcome:
+    fills: list[SimFill]
+    cancelled: list[tuple[PendingOrder, str]]
+    waiting: list[PendingOrder]
+    cash: float
+
+
+def fill_sequence(orders: Iterable[PendingOrder]) -> list[PendingOrder]:
+    orders = list(orders)
+    sells = sorted((o for o in orders if o.side == "SELL"), key=lambda o: (not o.waited, o.symbol))
+    buys = sorted((o for o in orders if o.side == "BUY"), key=lambda o: o.seq)
+    return sells + buys
+
+
+def buy_fill_price(open_: float, costs: FillCosts) -> float:
+    return open_ * (1 + costs.slippage)
+
+
+def sell_fill_price(open_: float, costs: FillCosts) -> float:
+    return open_ * (1 - costs.slippage)
+
+
+def affordable_qty(qty: float, price: float, cash: float, commission: float, lot: float) -> float:
+    """The order's qty if it fits the cash, else the largest whole-lot qty that does (exact)."""
+    unit = price * (1 + commission)
+    if qty * unit <= cash and cash - qty * price - qty * price * commission >= 0:
+        return qty
+    q = min(qty, floor_to_lot(cash / unit, lot)) if unit > 0 else 0.0
+    # floor_to_lot's 1e-9 allowance may overshoot by a lot: step down until it truly fits.
+    while q > 0 and (q * unit > cash or cash - q * price - q * price * commission < 0):
+        q = on_lot_grid(q - lot, lot)
+    return max(q, 0.0)
+
+
+def fill_at_open(orders: Iterable[PendingOrder], opens: Mapping[str, float], cash: float,
+                 holdings: Mapping[str, float], costs: FillCosts) -> FillOutcome:
+    """Fill ``orders`` at the opens of the day (``opens`` has a price only for symbols with a bar)."""
+    fills: list[SimFill] = []
+    cancelled: list[tuple[PendingOrder, str]] = []
+    waiting: list[PendingOrder] = []
+    held = dict(holdings)
+    for o in fill_sequence(orders):
+        op = opens.get(o.symbol)
+        if o.side == "SELL":
+            if op is None:
+                waiting.append(replace(o, waited=True))
+                continue
+            qty = min(o.qty, held.get(o.symbol, 0.0))
+            if not qty > 0:
+                cancelled.append((o, "nothing_held"))
+                continue
+            price = sell_fill_price(op, costs)
+            notional = qty * price
+            fee = notional * costs.commission + notional * costs.sell_tax
+            cash += notional - fee
+            held[o.symbol] = on_lot_grid(held[o.symbol] - qty, o.lot)
+            fills.append(SimFill(o.key, o.symbol, "SELL", qty, price, fee, o.reason))
+        else:
+            if op is None:
+                cancelled.append((o, "no_bar_at_fill"))
+                continue
+            price = buy_fill_price(op, costs)
+            qty = affordable_qty(o.qty, price, cash, costs.commission, o.lot)
+            if not qty > 0:
+                cancelled.append((o, "insufficient_cash_at_fill"))
+                continue
+            notional = qty * price
+            fee = notional * costs.commission
+            cash = cash - notional - fee
+            held[o.symbol] = held.get(o.symbol, 0.0) + qty
+            fills.append(SimFill(o.key, o.symbol, "BUY", qty, price, fee, o.reason,
+                                 cut_from=o.qty if qty != o.qty else None))
+    return FillOutcome(fills, cancelled, waiting, cash)
+
+
+__all__ = ["FillCosts", "FillOutcome", "PendingOrder", "SimFill", "affordable_qty", "fill_at_open",
+           "fill_sequence"]

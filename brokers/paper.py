@@ -1,0 +1,218 @@
+"""The paper broker: a simulated account that persists in the database.
+
+It behaves like a real venue behind the broker interface: orders are addressed by client order
+id (a duplicate id returns the existing order), they stay open until the market moves, and
+fills happen by the spec's fill model at the open of the next bar that ``collect`` brings
+(``on_bars``), or at a live quote with slippage (``on_quotes``) when a feed provides one.
+Its state lives in the ``paper_*`` tables through a store object (``db.paper.PaperStore``),
+so separate processes see one account.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from brokers.base import (
+    OPEN_STATUSES,
+    Balance,
+    Bar,
+    Fill,
+    Instrument,
+    NotFound,
+    OrderRequest,
+    OrderState,
+    Position,
+    Rejected,
+)
+from brokers.fill_model import FillCosts, PendingOrder, fill_at_open
+from sennot.numeric import on_lot_grid
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class PaperBroker:
+    name = "paper"
+
+    def __init__(self, store, capital: float, costs: FillCosts, currency: str = "KRW"):
+        self.store = store
+        self.capital = capital
+        self.costs = costs
+        self.currency = currency
+
+    # ----------------------------------------------------------------- reference data
+    def instruments(self, symbols: list[str] | None = None) -> list[Instrument]:
+        out = [Instrument(r["symbol"], float(r["lot"] or 1), r["tick"], float(r["min_qty"] or 0),
+                          float(r["min_notional"] or 0), r["sector"], None, r["status"] or "trading")
+               for r in self.store.instruments()]
+        return [i for i in out if symbols is None or i.symbol in symbols]
+
+    def _lot(self, symbol: str) -> float:
+        for i in self.instruments([symbol]):
+            return i.lot
+        return 1.0
+
+    def bars(self, symbol: str, start: str | None = None, end: str | None = None) -> list[Bar]:
+        return [Bar(r["symbol"], r["date"], r["open"], r["high"], r["low"], r["close"], r["volume"])
+                for r in self.store.bars(symbol, start, end)]
+
+    # ----------------------------------------------------------------- orders
+    def place(self, req: OrderRequest) -> OrderState:
+        with self.store.transaction():
+            existing = self.store.order(req.client_order_id)
+            if existing is not None:  # a duplicate id is "already placed"
+                return self._state(existing)
+            reason = self._reject_reason(req)
+            self.store.insert_order({
+                "client_order_id": req.client_order_id, "symbol": req.symbol, "side": req.side,
+                "qty": req.qty, "order_type": req.order_type, "limit_price": req.limit_price,
+                "status": "rejected" if reason else "new", "placed_date": req.date,
+                "reject_reason": reason})
+        if reason:
+            raise Rejected(f"paper: {reason}", code=reason)
+        return self._state(self.store.order(req.client_order_id))
+
+    def _reject_reason(self, req: OrderRequest) -> str | None:
+        if req.side not in ("BUY", "SELL"):
+            return "bad_side"
+        if not req.qty > 0:
+            return "bad_quantity"
+        lot = self._lot(req.symbol)
+        if abs(on_lot_grid(req.qty, lot) - req.qty) > 1e-9 * max(1.0, req.qty):
+            return "quantity_not_whole_lot"
+        if not self.store.known_symbol(req.symbol):
+            return "unknown_symbol"
+        if req.side == "SELL":
+            held = self.store.holdings().get(req.symbol, {}).get("qty", 0.0)
+            committed = sum(o["qty"] - o["filled_qty"] for o in self.store.open_orders()
+                            if o["symbol"] == req.symbol and o["side"] == "SELL")
+            if req.qty > held - committed + 1e-12:
+                return "insufficient_position"
+        return None
+
+    def cancel(self, client_order_id: str) -> OrderState:
+        with self.store.transaction():
+            o = self.store.order(client_order_id)
+            if o is None:
+                raise NotFound(f"paper: no order {client_order_id}")
+            if o["status"] in OPEN_STATUSES:
+                self.store.update_order(client_order_id, status="cancelled", reject_reason="cancelled_by_user")
+        return self._state(self.store.order(client_order_id))
+
+    def replace(self, client_order_id: str, *, qty: float | None = None,
+                price: float | None = None) -> OrderState:
+        with self.store.transaction():
+            o = self.store.order(client_order_id)
+            if o is None:
+                raise NotFound(f"paper: no order {client_order_id}")
+            if o["status"] not in OPEN_STATUSES:
+                raise Rejected(f"paper: order {client_order_id} is {o['status']}", code="not_open")
+            fields = {}
+            if qty is not None:
+                if not qty > o["filled_qty"]:
+                    raise Rejected("paper: new quantity must exceed the filled quantity", code="bad_quantity")
+                fields["qty"] = qty
+            if price is not None:
+                fields["limit_price"] = price
+            if fields:
+                self.store.update_order(client_order_id, **fields)
+        return self._state(self.store.order(client_order_id))
+
+    def order_status(self, client_order_id: str) -> OrderState | None:
+        o = self.store.order(client_order_id)
+        return self._state(o) if o else None
+
+    def open_orders(self) -> list[OrderState]:
+        return [self._state(o) for o in self.store.open_orders()]
+
+    def fills(self, since: str | None = None) -> list[Fill]:
+        return [Fill(f["exec_id"], f["client_order_id"], f["symbol"], f["side"], f["qty"], f["price"],
+                     f["fee"], f["date"], f["ts"]) for f in self.store.fills(since)]
+
+    def positions(self) -> list[Position]:
+        return [Position(s, h["qty"], h["avg_price"]) for s, h in sorted(self.store.holdings().items())]
+
+    def balance(self) -> Balance:
+        acct = self.store.account(self.capital)
+        return Balance(acct["cash"], self.currency,
+                       {s: h["qty"] for s, h in self.store.holdings().items()})
+
+    # ----------------------------------------------------------------- the market moves
+    def on_bars(self, upto: str) -> list[Fill]:
+        """Fill open orders at the open of every stored bar date after the last one seen, up to
+        ``upto``, one date at a time, by the fill model.  Returns the fills made."""
+        made: list[Fill] = []
+        acct = self.store.account(self.capital)
+        last = acct["last_bar_date"]
+        for d in self.store.dates_after(last, upto):
+            with self.store.transaction():
+                made.extend(self._fill_date(d, last))
+            last = d
+        return made
+
+    def _fill_date(self, d: str, prev: str | None) -> list[Fill]:
+        acct = self.store.account(self.capital)
+        orders = [o for o in self.store.open_orders()
+                  if o["order_type"] == "market" and (o["placed_date"] or "") < d]
+        if not orders:
+            self.store.set_account(acct["cash"], d)
+            return []
+        pend = [PendingOrder(o["client_order_id"], o["symbol"], o["side"], o["qty"] - o["filled_qty"],
+                             o["id"], "", self._lot(o["symbol"]),
+                             waited=prev is not None and (o["placed_date"] or "") < prev)
+                for o in orders]
+        holdings = self.store.holdings()
+        opens = self.store.opens_on(d, sorted({o.symbol for o in pend}))
+        out = fill_at_open(pend, opens, acct["cash"], {s: h["qty"] for s, h in holdings.items()}, self.costs)
+        made = self._book(out.fills, d, holdings)
+        for o, why in out.cancelled:
+            self.store.update_order(o.key, status="cancelled", reject_reason=why)
+        self.store.set_account(out.cash, d)
+        return made
+
+    def on_quotes(self, quotes: dict[str, float], date: str) -> list[Fill]:
+        """Fill open market orders at live quotes (last price with slippage), same fill model."""
+        with self.store.transaction():
+            acct = self.store.account(self.capital)
+            orders = [o for o in self.store.open_orders() if o["order_type"] == "market"]
+            pend = [PendingOrder(o["client_order_id"], o["symbol"], o["side"], o["qty"] - o["filled_qty"],
+                                 o["id"], "", self._lot(o["symbol"])) for o in orders]
+            holdings = self.store.holdings()
+            out = fill_at_open(pend, quotes, acct["cash"], {s: h["qty"] for s, h in holdings.items()}, self.costs)
+            made = self._book(out.fills, date, holdings)
+            for o, why in out.cancelled:
+                self.store.update_order(o.key, status="cancelled", reject_reason=why)
+            self.store.set_account(out.cash, acct["last_bar_date"])
+        return made
+
+    def _book(self, fills, d: str, holdings: dict) -> list[Fill]:
+        made = []
+        ts = _now()
+        for f in fills:
+            o = self.store.order(f.key)
+            filled = o["filled_qty"] + f.qty
+            avg = ((o["avg_fill_price"] or 0.0) * o["filled_qty"] + f.price * f.qty) / filled
+            # A BUY cut for cash fills what it can and the rest is cancelled, as a venue would.
+            status = "filled" if f.cut_from is None else "cancelled"
+            self.store.update_order(f.key, filled_qty=filled, avg_fill_price=avg, status=status,
+                                    reject_reason=None if f.cut_from is None else "insufficient_cash_at_fill")
+            h = holdings.get(f.symbol, {"qty": 0.0, "avg_price": 0.0})
+            if f.side == "BUY":
+                qty = h["qty"] + f.qty
+                avg_price = (h["avg_price"] * h["qty"] + f.price * f.qty) / qty
+            else:
+                qty = on_lot_grid(h["qty"] - f.qty, self._lot(f.symbol))
+                avg_price = h["avg_price"]
+            holdings[f.symbol] = {"qty": qty, "avg_price": avg_price}
+            self.store.set_holding(f.symbol, qty, avg_price)
+            fill = Fill(f"{f.key}-{d}", f.key, f.symbol, f.side, f.qty, f.price, f.fee, d, ts)
+            self.store.insert_fill(fill.to_dict() | {"exec_id": fill.fill_id})
+            made.append(fill)
+        return made
+
+    @staticmethod
+    def _state(o: dict) -> OrderState:
+        return OrderState(o["client_order_id"], o["symbol"], o["side"], o["qty"], o["status"],
+                          o["filled_qty"], o["avg_fill_price"], f"paper-{o['id']}", o["order_type"],
+                          o["limit_price"], o["reject_reason"])

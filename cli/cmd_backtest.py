@@ -1,0 +1,95 @@
+"""``qtx backtest``."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from cli.common import ctx_of, emit_json, err, guarded, out
+from cli.main import app
+
+
+@app.command()
+def backtest(
+    ctx: typer.Context,
+    start: Optional[str] = typer.Option(None, "--start", help="First decision date (YYYY-MM-DD); earlier bars only warm up the indicators."),
+    end: Optional[str] = typer.Option(None, "--end", help="Last decision date (YYYY-MM-DD); later bars are ignored."),
+    trades_out: Optional[str] = typer.Option(None, "--trades-out", help="Write trades.csv (date,symbol,side,qty,price,fee,reason) here."),
+    equity_out: Optional[str] = typer.Option(None, "--equity-out", help="Write equity.csv (date,cash,equity,drawdown,positions,buy_blocked,size_multiplier) here."),
+    chart: Optional[str] = typer.Option(None, "--chart", help="Save an equity-and-drawdown chart as PNG here."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON document."),
+) -> None:
+    """Run the Sennot rules and the risk layer over the stored bars.
+
+    Uses the configured capital, costs, limits and universe. Prints return, CAGR, max
+    drawdown, Sharpe, trades, win rate, average win/loss, exposure, rejections by reason and
+    exits by rule. Orders still open after the last date are reported as open, not filled.
+    """
+    from pipeline import backtest as bt
+
+    app_ctx = ctx_of(ctx)
+
+    def body():
+        s, db = app_ctx.settings, app_ctx.db
+        with Progress(TextColumn("backtest"), BarColumn(), TextColumn("{task.completed}/{task.total} days"),
+                      TimeElapsedColumn(), console=err, transient=True, disable=as_json or not err.is_terminal) as prog:
+            task = prog.add_task("days", total=None)
+            try:
+                res, stats = bt.run(db, s, start, end,
+                                    progress=lambda n, total: prog.update(task, completed=n, total=total))
+            except ValueError as e:
+                from cli.common import fail
+                fail(str(e))
+        if trades_out:
+            bt.write_trades(res, trades_out)
+        if equity_out:
+            bt.write_equity(res, equity_out)
+        if chart and res.equity:
+            bt.write_chart([e.date for e in res.equity], [e.equity for e in res.equity],
+                           [e.drawdown for e in res.equity], chart, title=f"qtx backtest ({s.market})")
+        stats["files"] = {"trades": trades_out, "equity": equity_out, "chart": chart}
+        if as_json:
+            emit_json(stats)
+        else:
+            render(stats)
+
+    guarded(body)
+
+
+def render(st: dict) -> None:
+    if not st.get("days"):
+        out.print("No decision dates in range.")
+        return
+    t = Table(title=f"Backtest {st['start']} → {st['end']} ({st['days']} days, {st['symbols']} symbols)")
+    t.add_column("metric")
+    t.add_column("value", justify="right")
+    pct = lambda x: f"{x * 100:,.2f}%"  # noqa: E731
+    for name, val in [
+        ("capital", f"{st['capital']:,.0f}"), ("final equity", f"{st['final_equity']:,.0f}"),
+        ("total return", pct(st["total_return"])), ("CAGR", pct(st["cagr"])),
+        ("max drawdown", pct(st["max_drawdown"])), ("Sharpe", f"{st['sharpe']:.2f}"),
+        ("fills (buy/sell)", f"{st['fills']} ({st['buys']}/{st['sells']})"),
+        ("round trips", str(st["round_trips"])), ("win rate", pct(st["win_rate"])),
+        ("avg win", pct(st["avg_win"])), ("avg loss", pct(st["avg_loss"])),
+        ("exposure (days invested)", pct(st["exposure"])), ("avg invested", pct(st["avg_invested"])),
+        ("fees", f"{st['fees']:,.0f}"), ("approved BUYs", str(st["approved"])),
+        ("days buys blocked", str(st["blocked_days"])), ("days size halved", str(st["reduced_size_days"])),
+        ("orders open at end", str(len(st["open_orders"]))),
+    ]:
+        t.add_row(name, val)
+    out.print(t)
+    r = Table(title="Rejections and exits")
+    r.add_column("kind")
+    r.add_column("reason")
+    r.add_column("count", justify="right")
+    for k, v in st["rejections"].items():
+        r.add_row("rejected", k, str(v))
+    for k, v in st["exits"].items():
+        r.add_row("exit", k, str(v))
+    out.print(r)
+    files = {k: v for k, v in st.get("files", {}).items() if v}
+    for k, v in files.items():
+        out.print(f"{k}: {v}")

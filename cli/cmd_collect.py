@@ -1,0 +1,121 @@
+"""``qtx collect``: one data stage (CSV files now; the market feeds register in pipeline.collect)."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from datetime import date
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.markup import escape
+from rich.table import Table
+
+from cli.common import EXIT_USAGE, ctx_of, emit_json, err, fail, guarded, out
+from cli.main import app
+
+PROGRESS_MIN_FILES = 20  # a bar only for imports long enough to need one
+
+
+def check_date(value: str | None, option: str = "--asof") -> str | None:
+    """A YYYY-MM-DD date or exit 2 naming the option."""
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value).isoformat() if len(value) == 10 else _bad(value, option)
+    except ValueError:
+        return _bad(value, option)
+
+
+def _bad(value: str, option: str) -> None:
+    fail(f"{option} must be a date YYYY-MM-DD, not {value!r}", EXIT_USAGE)
+
+
+@app.command()
+def collect(
+    ctx: typer.Context,
+    source: Optional[str] = typer.Option(
+        None, "--source", help="csv, or a market feed (default: the configured market's own feed)."),
+    path: Optional[Path] = typer.Option(
+        None, "--path", help="With --source csv: a folder of <SYMBOL>.csv files (+ optional sectors.csv)."),
+    asof: Optional[str] = typer.Option(None, "--asof", help="Act as of this date (YYYY-MM-DD): store nothing dated after it."),
+    as_json: bool = typer.Option(False, "--json", help="Print the import summary as one JSON document."),
+) -> None:
+    """Import daily bars: one collect stage run (locked, recorded in runs).
+
+    CSV files need a header with date,open,high,low,close,volume (other columns ignored;
+    files without a header in that column order are read with a notice). Rows that cannot be
+    trading days are skipped, counted by reason and recorded as events. Importing the same
+    files twice changes nothing; a stored bar that differs from the file is reported as a
+    conflict and kept.
+    """
+    from pipeline.collect import CollectUsageError, CsvFormatError, resolve_source
+    from pipeline.collect import collect as run_collect
+    from pipeline.stage import run_stage
+
+    asof = check_date(asof)
+    app_ctx = ctx_of(ctx)
+
+    def body():
+        s = app_ctx.settings
+        try:  # a request that cannot run is bad usage, not a failed run
+            resolve_source(s, source, path)
+        except CollectUsageError as e:
+            fail(str(e), EXIT_USAGE)
+        db = app_ctx.db
+        n_files = len(list(path.glob("*.csv"))) if path is not None and path.is_dir() else 0
+        show = n_files >= PROGRESS_MIN_FILES and err.is_terminal
+        bar = (Progress(TextColumn("collect"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
+                        transient=True) if show else nullcontext())
+        try:
+            with bar as prog, run_stage(db, s, "collect", asof) as run:
+                task = prog.add_task("", total=n_files) if prog else None
+
+                def progress(done: int, total: int, label: str) -> None:
+                    if prog is not None:
+                        prog.update(task, completed=done, total=total, description=label)
+
+                summary = run_collect(db, s, source=source, path=path, asof=asof, progress=progress)
+                run.note(_one_line(summary))
+        except (CollectUsageError, CsvFormatError) as e:
+            fail(str(e), EXIT_USAGE)
+        if as_json:
+            emit_json(summary)
+        else:
+            render(summary)
+
+    guarded(body)
+
+
+def _one_line(s: dict) -> str:
+    parts = [f"{s.get('bars_new', 0)} new bars"]
+    if s.get("files") is not None:
+        parts.insert(0, f"{s['files']} files")
+    if s.get("skipped_total"):
+        parts.append(f"{s['skipped_total']} rows skipped")
+    if s.get("conflicts"):
+        parts.append(f"{s['conflicts']} conflicts")
+    return ", ".join(parts)
+
+
+def render(s: dict) -> None:
+    out.print(f"collect from {s.get('source')}: {_one_line(s)}"
+              + (f", {s['bars_unchanged']} already stored" if s.get("bars_unchanged") else "")
+              + (f", {s['after_asof']} after --asof ignored" if s.get("after_asof") else ""),
+              soft_wrap=True)
+    if s.get("sectors"):
+        out.print(f"sectors: {s['sectors']} symbols")
+    if s.get("skipped") or s.get("flagged"):
+        t = Table(title="rows skipped (never stored) / flagged (stored)", title_justify="left")
+        t.add_column("reason")
+        t.add_column("rows", justify="right")
+        t.add_column("meaning")
+        for k, v in {**s.get("skipped", {}), **s.get("flagged", {})}.items():
+            t.add_row(k, str(v), escape(s.get("reasons", {}).get(k) or ""))
+        out.print(t)
+    if s.get("conflicts"):
+        err.print(f"warning: {s['conflicts']} stored bar(s) differ from the files and were kept; "
+                  "first: " + ", ".join(f"{c['symbol']} {c['date']}" for c in s["conflict_examples"][:5]),
+                  highlight=False, soft_wrap=True)

@@ -1,0 +1,48 @@
+"""``qtx init``: write a commented qtx.yaml and create the database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from cli.common import EXIT_USAGE, emit_json, fail, guarded, out
+from cli.main import app
+
+
+@app.command()
+def init(
+    directory: Path = typer.Argument(Path("."), help="Folder for qtx.yaml and data/ (created if missing)."),
+    market: str = typer.Option("krx", "--market", help="krx or bybit."),
+    demo: bool = typer.Option(False, "--demo", help="Also load the synthetic sample market (36 symbols, ~3 years)."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing qtx.yaml and DELETE its database."),
+    as_json: bool = typer.Option(False, "--json", help="Print what was created as one JSON document."),
+) -> None:
+    """Write a commented qtx.yaml (every key at its default) and create the database.
+
+    Never replaces an existing config or database unless --force is given. With --demo the
+    database also gets the synthetic sample market (labelled 'synthetic' wherever shown).
+    """
+    from pipeline.init_project import InitRefused, init_project
+
+    if market not in ("krx", "bybit"):
+        fail(f"--market must be krx or bybit, not {market!r}", EXIT_USAGE)
+
+    def body():
+        try:
+            res = init_project(directory, market=market, demo=demo, force=force)
+        except InitRefused as e:
+            fail(str(e), EXIT_USAGE)
+        if as_json:
+            emit_json(res)
+            return
+        out.print(f"wrote [bold]{res['config']}[/]", soft_wrap=True)
+        out.print(f"created database {res['database']} "
+                  f"({res['market']}/{res['mode']}, schema v{res['schema_version']})", soft_wrap=True)
+        if res["demo"]:
+            d = res["demo"]
+            out.print(f"loaded the [bold]synthetic[/] sample market: {d['symbols']} symbols, "
+                      f"{d['bars']} bars, {d['first_date']} .. {d['last_date']}", soft_wrap=True)
+        out.print(f"next: qtx --config {res['config']} status", soft_wrap=True)
+
+    guarded(body)

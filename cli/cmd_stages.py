@@ -1,0 +1,164 @@
+"""The daily stages: ``qtx signal``, ``qtx execute``, ``qtx report``, ``qtx reconcile``.
+
+Each is a few lines over its pipeline function, run under the stage lock with a ``runs`` row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from cli.common import ctx_of, emit_json, err, guarded, out
+from cli.main import app
+
+ASOF_HELP = ("Act as of this market date (YYYY-MM-DD), as if the clock said so; replays and "
+             "tests drive the pipeline day by day with it. Default: the current market date.")
+JSON_HELP = "Print the result as one JSON document on stdout."
+
+
+def _run(ctx: typer.Context, stage: str, asof: str | None, as_json: bool,
+         fn: Callable[..., dict], render: Callable[[dict], None]) -> None:
+    from cli.cmd_collect import check_date
+    from pipeline.stage import StageBusy, run_stage
+    from pipeline.windows_gate import gate
+
+    asof = check_date(asof)
+    app_ctx = ctx_of(ctx)
+
+    def body():
+        s, db = app_ctx.settings, app_ctx.db
+        try:
+            with run_stage(db, s, stage, asof) as run:
+                verdict = gate(s, stage, asof)
+                if not verdict.ok:
+                    run.skip(verdict.reason)
+                    result = {"status": "skipped", "stage": stage, "reason": verdict.reason}
+                else:
+                    result = fn(db, s, verdict.asof)
+                    run.note(_summary_line(result))
+        except StageBusy as e:
+            err.print(str(e), highlight=False)
+            result = {"status": "busy", "stage": stage, "reason": str(e)}
+        if as_json:
+            emit_json(result)
+        elif result.get("status") in ("skipped", "busy"):
+            out.print(f"{stage}: {result['status']}: {result['reason']}")
+        else:
+            render(result)
+
+    guarded(body)
+
+
+def _summary_line(r: dict) -> str:
+    keys = ("date", "status", "new_signals", "buys_approved", "buys_rejected", "sells")
+    return ", ".join(f"{k}={r[k]}" for k in keys if r.get(k) is not None)
+
+
+@app.command()
+def signal(
+    ctx: typer.Context,
+    asof: Optional[str] = typer.Option(None, "--asof", help=ASOF_HELP),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Decide for the latest stored bar (or --asof): exits for held positions, entries for
+    flat symbols, with reasons and strength, into `signals`; the day's equity, drawdown and
+    risk state into `daily_metrics`. Rerunning for the same date changes nothing."""
+    from pipeline.signal import run_signal
+
+    def render(r: dict) -> None:
+        if r.get("status") == "nothing_to_do":
+            out.print(f"signal: nothing to do ({r['reason']})")
+            return
+        t = Table(title=f"Signals for {r['date']}")
+        for c in ("side", "symbol", "reason", "detail"):
+            t.add_column(c)
+        for s in r["sells"]:
+            t.add_row("SELL", s["symbol"], s["rule"], f"qty {s['qty']:g}")
+        for b in r["buys"]:
+            t.add_row("BUY", b["symbol"], b["reason"], f"strength {b['strength']:.2f}")
+        out.print(t)
+        out.print(f"equity {r['equity']:,.0f}  drawdown {r['drawdown']:.2%}  day {r['daily_return']:+.2%}"
+                  + ("  BUYs blocked (daily loss)" if r["buy_blocked"] else "")
+                  + (f"  size x{r['size_multiplier']:g}" if r["size_multiplier"] < 1 else ""))
+
+    _run(ctx, "signal", asof, as_json, lambda db, s, a: run_signal(db, s, a), render)
+
+
+@app.command()
+def execute(
+    ctx: typer.Context,
+    asof: Optional[str] = typer.Option(None, "--asof", help=ASOF_HELP),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Vet the pending signals with the risk guard (every verdict and reason recorded), write
+    each order intent with a deterministic client order id, then send it to the broker and
+    record the outcome. SELLs always pass; BUYs are blocked by /stop or a reconcile mismatch.
+    Safe to rerun or to run after a crash: an order is looked up by its id before it is sent,
+    never sent twice."""
+    from pipeline.execute import describe, run_execute
+
+    def render(r: dict) -> None:
+        out.print(f"execute: {describe(r)}")
+        for cid, status in (r.get("orders") or {}).items():
+            out.print(f"  {cid}: {status}")
+
+    _run(ctx, "execute", asof, as_json, lambda db, s, a: run_execute(db, s, a), render)
+
+
+@app.command()
+def report(
+    ctx: typer.Context,
+    asof: Optional[str] = typer.Option(None, "--asof", help=ASOF_HELP),
+    send: bool = typer.Option(False, "--send", help="Also queue the report (chart included) for Telegram."),
+    chart: Optional[str] = typer.Option(None, "--chart", help="Where to save the equity chart PNG (default: next to the database, reports/)."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """The daily report from the database: equity, day and total P&L, drawdown, positions
+    with P&L, the day's fills, signals approved and rejected with reasons, the risk state, and
+    an equity chart (PNG)."""
+    from pipeline.report import run_report, to_html
+
+    def render(r: dict) -> None:
+        import re
+
+        text = re.sub(r"<[^>]+>", "", to_html(r)).replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">")
+        out.print(text, highlight=False, markup=False)
+        if r.get("chart"):
+            out.print(f"chart: {r['chart']}", markup=False)
+        if send:
+            out.print("queued for Telegram" if r.get("queued") else "already queued for Telegram")
+
+    _run(ctx, "report", asof, as_json, lambda db, s, a: run_report(db, s, a, send=send, chart_path=chart), render)
+
+
+@app.command()
+def reconcile(
+    ctx: typer.Context,
+    asof: Optional[str] = typer.Option(None, "--asof", help=ASOF_HELP),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only show the differences; change nothing."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Compare the broker's open orders, fills and positions with the database; record the
+    fills the database missed, close orders the broker no longer has, and block new BUYs (with
+    an alert) while a difference remains that cannot be explained."""
+    from pipeline.reconcile import run_reconcile
+
+    def render(r: dict) -> None:
+        d = r["diff"]
+        if d["clean"]:
+            out.print("reconcile: broker and database agree")
+        else:
+            for k in ("missing_fills", "order_updates", "missing_at_broker", "unknown_at_broker", "position_mismatches"):
+                if d[k]:
+                    out.print(f"{k}: {len(d[k])}")
+                    for item in d[k][:20]:
+                        out.print(f"  {item}", markup=False)
+        if not r["dry_run"]:
+            out.print(f"repaired: {r['repaired']}")
+            if r["buys_blocked"]:
+                err.print("BUYs blocked until resolved: " + "; ".join(r["remaining"]["unexplained"]), markup=False)
+
+    _run(ctx, "reconcile", asof, as_json, lambda db, s, a: run_reconcile(db, s, a, dry_run=dry_run), render)

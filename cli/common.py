@@ -1,0 +1,123 @@
+"""What every command shares: the config and database it works on, exit codes, --json output.
+
+Exit codes (interfaces.md): 0 done (also "nothing to do", "outside market hours"), 1 failed,
+2 bad usage or bad config.  With ``--json`` a command prints exactly one JSON document on
+stdout; logs and progress go to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from db import DB, DatabaseError, open_db
+from pipeline.config import ConfigError, Settings, load
+from pipeline.stage import StageBusy
+
+# Rich output for people goes to stdout; logs and progress to stderr.
+out = Console()
+err = Console(stderr=True)
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+@dataclass
+class AppContext:
+    config_path: str | None = None
+    _settings: Settings | None = field(default=None, repr=False)
+    _db: DB | None = field(default=None, repr=False)
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load(self.config_path)
+        return self._settings
+
+    @property
+    def db(self) -> DB:
+        if self._db is None:
+            s = self.settings
+            self._db = open_db(s.db_path, market=s.market, mode=s.mode)
+        return self._db
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+
+def ctx_of(ctx: typer.Context) -> AppContext:
+    obj = ctx.find_root().obj
+    if obj is None:
+        obj = AppContext()
+        ctx.find_root().obj = obj
+    return obj
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time of the record, so a CLI invoked
+    several times in one process (tests) never writes to a stream that was swapped out."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
+def setup_logging(verbose: bool = False) -> None:
+    root = logging.getLogger()
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    if not any(isinstance(h, _StderrHandler) for h in root.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+
+
+def emit_json(data: Any) -> None:
+    """The one JSON document a --json command prints."""
+    sys.stdout.write(json.dumps(data, indent=2, default=_json_default, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def _json_default(o: Any) -> Any:
+    if hasattr(o, "to_dict"):
+        return o.to_dict()
+    if hasattr(o, "isoformat"):
+        return o.isoformat()
+    if hasattr(o, "item"):  # numpy scalars
+        return o.item()
+    if isinstance(o, (set, tuple)):
+        return list(o)
+    return str(o)
+
+
+def fail(message: str, code: int = EXIT_FAILED) -> None:
+    # soft_wrap: a message naming a long path stays on one line (greppable, not folded at 80).
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def guarded(fn: Callable[[], Any]) -> Any:
+    """Run a command body, turning known errors into clear messages and exit codes."""
+    try:
+        return fn()
+    except ConfigError as e:
+        fail(str(e), EXIT_USAGE)
+    except DatabaseError as e:
+        fail(str(e), EXIT_USAGE)
+    except StageBusy as e:  # another run of the stage is at work: nothing to do, exit 0
+        err.print(str(e), highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_OK) from None

@@ -1,0 +1,65 @@
+"""The ``qtx`` command line: Typer commands only, each a few lines over a pipeline function."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Optional
+
+import typer
+
+from cli.common import AppContext, setup_logging
+
+app = typer.Typer(
+    name="qtx",
+    help=(
+        "qtx: a personal quantitative trading system. The Sennot strategy decides, the risk "
+        "layer vets, a broker adapter (paper, Bybit, Kiwoom) places orders, SQLite records "
+        "everything, and Telegram supervises.\n\n"
+        "The config is found from --config, then $QTX_CONFIG, then ./qtx.yaml. Exit codes: "
+        "0 done (also nothing to do / outside market hours), 1 failed, 2 bad usage or config."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    config: Optional[str] = typer.Option(
+        None, "--config", "-c", help="Path to qtx.yaml (default: $QTX_CONFIG, then ./qtx.yaml).",
+        envvar=None,
+    ),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging on stderr."),
+) -> None:
+    setup_logging(verbose)
+    ctx.obj = AppContext(config_path=config)
+
+
+# Each command module registers itself on ``app`` when imported.  One line per module keeps
+# parallel work from colliding here.
+COMMAND_MODULES = [
+    "cli.cmd_init",
+    "cli.cmd_collect",
+    "cli.cmd_status",
+    "cli.cmd_backtest",
+    "cli.cmd_stages",
+    "cli.cmd_telegram",
+    "cli.cmd_launchd",
+]
+
+for _mod in COMMAND_MODULES:
+    try:
+        importlib.import_module(_mod)
+    except ModuleNotFoundError as e:  # a module still being written must not break the rest
+        if e.name != _mod:
+            raise
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,189 @@
+"""Telegram HTML for the service layer's dicts.  Every value goes through ``e()`` (html.escape),
+so a symbol, a reason or an error text can never break the markup or inject a link."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+COMMANDS = [
+    ("start", "enable automatic trading"),
+    ("stop", "block new buys (exits still run)"),
+    ("status", "mode, switches, equity, orders, stage runs"),
+    ("positions", "open positions with stop and trailing levels"),
+    ("analysis", "signals, approvals, win rates, exposure"),
+    ("report", "the latest daily report"),
+    ("help", "this list"),
+]
+
+
+def e(v: Any) -> str:
+    return html.escape("" if v is None else str(v), quote=False)
+
+
+def num(v: Any, digits: int = 2) -> str:
+    if v is None:
+        return "–"
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return e(v)
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    return f"{x:,.{digits}f}".rstrip("0").rstrip(".") if digits else f"{x:,.0f}"
+
+
+def pct(v: Any) -> str:
+    if v is None:
+        return "–"
+    return f"{float(v) * 100:+.2f}%"
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "never"
+    s = int(seconds)
+    if s < 120:
+        return f"{s}s ago"
+    if s < 7200:
+        return f"{s // 60}m ago"
+    if s < 172800:
+        return f"{s // 3600}h ago"
+    return f"{s // 86400}d ago"
+
+
+def _short(ts) -> str:
+    """2026-11-23T21:22:28.716231Z -> 2026-11-23 21:22Z"""
+    t = str(ts or "")
+    return (t[:10] + " " + t[11:16] + "Z") if len(t) >= 16 else t
+
+
+def help_text() -> str:
+    lines = ["<b>qtx commands</b>"]
+    lines += [f"/{e(c)} — {e(d)}" for c, d in COMMANDS]
+    return "\n".join(lines)
+
+
+def trading_changed(result: dict, by: str) -> str:
+    if result["trading_enabled"]:
+        head = "▶️ <b>Automatic trading enabled</b>"
+    else:
+        head = "⏸ <b>New buys blocked</b> (exits still run)"
+    lines = [head, f"by {e(by)}"]
+    if result["buy_block_reasons"]:
+        lines.append("Buys blocked: " + e("; ".join(result["buy_block_reasons"])))
+    return "\n".join(lines)
+
+
+def status(s: dict, now_age=None) -> str:
+    lines = [f"<b>qtx status</b> — {e(s.get('market'))} / {e(s.get('mode'))}"]
+    lines.append("Trading: " + ("<b>on</b>" if s.get("trading_enabled") else "<b>stopped</b>"))
+    reasons = s.get("buy_block_reasons") or []
+    lines.append("Buys: " + ("blocked — " + e("; ".join(reasons)) if reasons else "allowed"))
+    m = s.get("metrics")
+    if m:
+        lines.append(f"Equity: <code>{e(num(m['equity']))}</code> ({e(m['date'])})")
+        lines.append(f"Day P&amp;L: <code>{e(num(m.get('day_pnl')))}</code> ({e(pct(m.get('day_return')))})")
+        lines.append(f"Drawdown: {e(pct(m.get('drawdown')))} · size ×{e(num(m.get('size_multiplier')))}")
+    else:
+        lines.append("Equity: no daily metrics yet")
+    orders = s.get("open_orders") or []
+    lines.append(f"Open orders: {len(orders)}")
+    for o in orders[:10]:
+        lines.append(f"  • {e(o['side'])} {e(o['symbol'])} {e(num(o['qty'], 6))} [{e(o['status'])}]")
+    if len(orders) > 10:
+        lines.append(f"  … {len(orders) - 10} more")
+    runs = s.get("runs") or {}
+    if runs:
+        lines.append("<b>Stages</b>")
+        for stage, r in runs.items():
+            if not r:
+                lines.append(f"  {e(stage)}: never ran")
+                continue
+            when = r.get("ended_at") or r.get("started_at")
+            line = f"  {e(stage)}: {e(r.get('outcome'))} {e(_short(when))}"
+            if r.get("outcome") == "failed" and r.get("message"):
+                line += f" — {e(str(r['message'])[:200])}"
+            lines.append(line)
+    hb = s.get("listener")
+    lines.append("Listener: " + (f"{e(hb.get('state'))}, heartbeat {e(_age(hb.get('age_seconds')))}"
+                                  if hb else "no heartbeat"))
+    ob = s.get("outbox") or {}
+    if ob.get("pending") or ob.get("failed"):
+        lines.append(f"Outbox: {ob.get('pending', 0)} pending, {ob.get('failed', 0)} failed")
+    return "\n".join(lines)
+
+
+def positions(rows: list[dict]) -> str:
+    if not rows:
+        return "<b>Positions</b>\nNo open positions."
+    lines = [f"<b>Positions</b> ({len(rows)})"]
+    for p in rows:
+        lines.append("")
+        lines.append(f"<b>{e(p['symbol'])}</b> ×{e(num(p['qty'], 6))} @ {e(num(p['avg_price']))}")
+        lines.append(f"  last {e(num(p['last_price']))} ({e(p.get('last_date'))}) · "
+                     f"P&amp;L {e(num(p['pnl']))} ({e(pct(p['pnl_pct']))}) · {e(p['days_held'])}d held")
+        if p.get("armed"):
+            lines.append(f"  trailing {e(num(p['trailing_level']))} (peak {e(num(p['peak']))}, "
+                         f"armed {e(p['armed_date'])})")
+        else:
+            lines.append(f"  stop {e(num(p['stop_level']))} · take-profit {e(num(p['take_profit_level']))}")
+    return "\n".join(lines)
+
+
+def analysis(a: dict) -> str:
+    if not a.get("asof"):
+        return "<b>Analysis</b>\nNo bars stored yet."
+    lines = [f"<b>Analysis</b> — {e(a['since'])} … {e(a['asof'])}"]
+    sig = a["signals"]
+    buys = ", ".join(f"{e(k)} {v}" for k, v in sig["buy_by_rule"].items()) or "none"
+    sells = ", ".join(f"{e(k)} {v}" for k, v in sig["sell_by_reason"].items()) or "none"
+    lines.append(f"Entry signals by rule: {buys}")
+    lines.append(f"Exit signals by rule: {sells}")
+    ap = a["approval"]
+    lines.append(f"Risk: {ap['approved']}/{ap['approved'] + ap['rejected']} approved"
+                 f" ({e(pct(ap['approval_rate']) if ap['approval_rate'] is not None else '–')})")
+    if ap["rejections_by_reason"]:
+        lines.append("  rejected: " + ", ".join(f"{e(k)} {v}" for k, v in ap["rejections_by_reason"].items()))
+    tr = a["trades"]
+    allt = tr["all"]
+    lines.append(f"Closed trades: {allt['trades']}, win {e(_rate(allt['win_rate']))}, "
+                 f"avg {e(pct(allt['avg_return']))}")
+    for rule, st in tr["by_entry_rule"].items():
+        lines.append(f"  {e(rule)}: {st['trades']} trades, win {e(_rate(st['win_rate']))}, "
+                     f"avg {e(pct(st['avg_return']))}")
+    ex = a["exposure"]
+    lines.append(f"Invested: {e(num(ex['invested']))}"
+                 + (f" ({e(_rate(ex['invested_share']))} of equity)" if ex["invested_share"] is not None else ""))
+    for sector, v in ex["by_sector"].items():
+        lines.append(f"  {e(sector)}: {e(num(v['value']))} ({e(_rate(v['share']))})")
+    t = a["trend_filter"]
+    lines.append(f"Trend filter (close &gt; SMA240): {t['passing']}/{t['evaluated']} pass"
+                 + (f" ({e(_rate(t['share']))})" if t["share"] is not None else "")
+                 + (f", {t['insufficient_history']} lack history" if t["insufficient_history"] else ""))
+    return "\n".join(lines)
+
+
+def _rate(v) -> str:
+    return "–" if v is None else f"{float(v) * 100:.0f}%"
+
+
+def report_summary(s: dict, pos: list[dict]) -> str:
+    """Used by /report when no daily report has been queued yet."""
+    return ("<i>No daily report queued yet; current state:</i>\n\n" + status(s) + "\n\n" + positions(pos))
+
+
+def stranger_alert(who, day: str) -> str:
+    return (f"🚫 <b>Unauthorized access attempt</b>\nchat {e(who.chat_id)}, user {e(who.user_id)}"
+            f" (@{e(who.username)}) sent {e((who.text or '')[:100])}\n"
+            f"Further attempts from this sender today are logged but not alerted.")
+
+
+def stale_notice(who, seconds: int) -> str:
+    return (f"⏳ Ignored <code>{e((who.text or '')[:50])}</code> sent at {e(who.sent_at)}: "
+            f"older than {seconds} s when the listener saw it. Send it again if you still mean it.")
+
+
+def stage_alert(incident) -> str:
+    icon = "❌" if incident.kind == "failed" else "⏰"
+    return f"{icon} <b>{e(incident.stage)} {e(incident.kind)}</b>\n{e(incident.message)}"

@@ -1,0 +1,212 @@
+"""Command handlers and the gate every update passes first.
+
+The gate (group -1) refuses strangers silently (an ``events`` row, and one operator alert per
+stranger per day through the outbox) and drops commands that waited too long, e.g. a ``/start``
+queued on Telegram's side while the listener was down. Handlers answer from ``pipeline.service``,
+the same layer as ``qtx status`` and ``qtx positions``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, Update
+from telegram.constants import ParseMode
+from telegram.error import RetryAfter
+from telegram.ext import (
+    ApplicationHandlerStop,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    TypeHandler,
+)
+
+from control import auth
+from control import format as fmt
+from control.outbox_sender import plan, retry_seconds, split_html
+from db import DB
+from db import events as events_db
+from db import outbox as outbox_db
+from db import telegram as telegram_db
+from pipeline import service
+from pipeline.config import Settings
+
+log = logging.getLogger("qtx.telegram")
+
+
+@dataclass
+class ListenerState:
+    db: DB
+    settings: Settings
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    sender: object | None = None
+    clock: object = None  # tests may replace: () -> aware datetime
+
+    def now(self) -> datetime:
+        return self.clock() if self.clock else datetime.now(UTC)
+
+
+def state_of(context: ContextTypes.DEFAULT_TYPE) -> ListenerState:
+    return context.application.bot_data["qtx"]
+
+
+async def _send(bot, chat_id: int, text: str, reply_markup=None) -> None:
+    """An immediate answer, split at 4096; waits out a 429 (twice at most) rather than drop it."""
+    parts = split_html(text)
+    for i, part in enumerate(parts):
+        for attempt in range(3):
+            try:
+                await bot.send_message(chat_id, part, parse_mode=ParseMode.HTML,
+                                       link_preview_options=LinkPreviewOptions(is_disabled=True),
+                                       reply_markup=reply_markup if i == len(parts) - 1 else None)
+                break
+            except RetryAfter as e:
+                if attempt == 2:
+                    raise
+                await asyncio.sleep(retry_seconds(e))
+
+
+async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    st = state_of(context)
+    tg = st.settings.telegram
+    who = auth.identify(update)
+    now = st.now()
+    verdict = auth.decide(who, now, tg.allowed_chat_ids, tg.allowed_user_ids, tg.stale_command_seconds)
+    if not verdict.allowed:
+        day = now.strftime("%Y-%m-%d")
+        key = auth.stranger_key(who, day)
+        events_db.record(st.db, "security", "unauthorized",
+                         f"refused update from chat {who.chat_id} user {who.user_id}",
+                         {"key": key, "chat_id": who.chat_id, "user_id": who.user_id,
+                          "username": who.username, "text": (who.text or "")[:100]})
+        outbox_db.enqueue(st.db, "security", fmt.stranger_alert(who, day), dedup_key=key)
+        log.warning("refused an update from chat %s user %s", who.chat_id, who.user_id)
+        raise ApplicationHandlerStop  # the stranger gets nothing, not even a callback answer
+    if verdict.stale:
+        events_db.record(st.db, "info", "stale_command",
+                         f"ignored {who.text!r} from chat {who.chat_id}: {verdict.reason}",
+                         {"chat_id": who.chat_id, "text": (who.text or "")[:100],
+                          "sent_at": who.sent_at.isoformat() if who.sent_at else None})
+        if who.chat_id is not None:
+            await _send(context.bot, who.chat_id,
+                        fmt.stale_notice(who, tg.stale_command_seconds))
+        raise ApplicationHandlerStop
+
+
+def _by(update: Update) -> str:
+    u = update.effective_user
+    return f"telegram:{u.id}" if u else f"telegram:chat{update.effective_chat.id}"
+
+
+_STATUS_KB = InlineKeyboardMarkup([[InlineKeyboardButton("🔄 Refresh", callback_data="status"),
+                                    InlineKeyboardButton("Positions", callback_data="positions")]])
+
+
+async def cmd_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    st = state_of(context)
+    res = service.set_trading(st.db, True, by=_by(update), reason="/start")
+    await _send(context.bot, update.effective_chat.id, fmt.trading_changed(res, _by(update)))
+
+
+async def cmd_stop(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    st = state_of(context)
+    reason = " ".join(context.args or []) or "/stop"
+    res = service.set_trading(st.db, False, by=_by(update), reason=reason)
+    await _send(context.bot, update.effective_chat.id, fmt.trading_changed(res, _by(update)))
+
+
+async def cmd_status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    st = state_of(context)
+    await _send(context.bot, update.effective_chat.id,
+                fmt.status(service.status(st.db, st.settings)), reply_markup=_STATUS_KB)
+
+
+async def cmd_positions(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    st = state_of(context)
+    await _send(context.bot, update.effective_chat.id,
+                fmt.positions(service.positions(st.db, st.settings)))
+
+
+async def cmd_analysis(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    st = state_of(context)
+    days = 30
+    if context.args and context.args[0].isdigit():
+        days = max(1, min(int(context.args[0]), 3650))
+    await _send(context.bot, update.effective_chat.id,
+                fmt.analysis(service.analysis(st.db, st.settings, days=days)))
+
+
+async def cmd_report(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Today's daily report (``pipeline.report``, chart included) built now; if that fails,
+    the last one the report stage queued; if there is none, a status summary."""
+    st = state_of(context)
+    chat = update.effective_chat.id
+    msg = None
+    try:
+        from pipeline import report as report_mod
+
+        r = report_mod.run_report(st.db, st.settings, send=False)
+        photo = None
+        if r.get("chart") and r["chart"] != "None":
+            with open(r["chart"], "rb") as fh:
+                photo = fh.read()
+        msg = {"text": report_mod.to_html(r), "photo": photo}
+    except Exception as e:  # the report stage's code is not ours to crash the listener with
+        log.warning("report build failed: %s: %s", type(e).__name__, e)
+        msg = telegram_db.latest_outbox(st.db, "report")
+    if not msg:
+        await _send(context.bot, chat, fmt.report_summary(service.status(st.db, st.settings),
+                                                         service.positions(st.db, st.settings)))
+        return
+    for unit in plan(msg, [chat]):
+        if unit.kind == "photo":
+            await context.bot.send_photo(chat, photo=unit.photo, caption=unit.text,
+                                         parse_mode=ParseMode.HTML)
+        else:
+            await _send(context.bot, chat, unit.text)
+
+
+async def cmd_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await _send(context.bot, update.effective_chat.id, fmt.help_text())
+
+
+async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    q = update.callback_query
+    await q.answer()
+    if q.data == "positions":
+        await cmd_positions(update, context)
+    else:
+        await cmd_status(update, context)
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    st = context.application.bot_data.get("qtx")
+    err = context.error
+    log.error("handler error: %s: %s", type(err).__name__, err)
+    if st is not None:
+        events_db.record(st.db, "error", "telegram_handler_error", f"{type(err).__name__}: {err}")
+    if isinstance(update, Update) and update.effective_chat and st is not None:
+        who = auth.identify(update)
+        tg = st.settings.telegram
+        if auth.is_allowed(who, tg.allowed_chat_ids, tg.allowed_user_ids):
+            try:
+                await _send(context.bot, update.effective_chat.id,
+                            f"❌ {fmt.e(type(err).__name__)}: {fmt.e(str(err)[:300])}")
+            except Exception:  # the error report itself failing must not loop
+                pass
+
+
+HANDLERS = {"start": cmd_start, "stop": cmd_stop, "status": cmd_status,
+            "positions": cmd_positions, "analysis": cmd_analysis, "report": cmd_report,
+            "help": cmd_help}
+
+
+def install(app) -> None:
+    app.add_handler(TypeHandler(Update, gate), group=-1)
+    for name, fn in HANDLERS.items():
+        app.add_handler(CommandHandler(name, fn))
+    app.add_handler(CallbackQueryHandler(on_callback))
+    app.add_error_handler(on_error)

@@ -1,0 +1,74 @@
+"""Stage incidents from the ``runs`` table (pure: the caller passes rows, slots and clock).
+
+- ``failed``: a stage's latest run ended in failure. One incident per failed run.
+- ``late``: a stage's latest scheduled slot (``launchd.schedule`` on the market's trading
+  days, see ``pipeline.catchup.last_expected_slot``) passed more than ``grace`` ago and no
+  successful run started since. One incident per missed slot; slots from before ``baseline``
+  (when the database was created) are not expected.
+
+Each incident carries a ``key``; the listener queues its alert with that outbox dedup key,
+so an incident is alerted once however often the watcher runs, across restarts too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+FAILED_OUTCOMES = ("failed", "error", "crashed", "killed", "timeout")
+# launchd fires at the minute; a run that started a little before its slot still counts.
+SLOT_TOLERANCE = timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class Incident:
+    stage: str
+    kind: str  # 'failed' | 'late'
+    key: str
+    message: str
+
+
+def parse_ts(ts: str | datetime | None) -> datetime | None:
+    if not ts:
+        return None
+    if isinstance(ts, datetime):
+        return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+    try:
+        t = datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def incidents(runs: Iterable[dict], slots: Mapping[str, datetime | None], grace: timedelta,
+              now: datetime, baseline: datetime | None = None) -> list[Incident]:
+    """``runs``: per stage its latest run (stage, id, outcome, started_at, ended_at, message)
+    plus ``last_ok_id``/``last_ok_started`` (as ``db.readside.runs_summary`` returns).
+    ``slots``: per watched stage, its latest scheduled time at or before ``now``."""
+    by_stage = {r["stage"]: r for r in runs}
+    out: list[Incident] = []
+    for stage, r in sorted(by_stage.items()):
+        if r.get("outcome") in FAILED_OUTCOMES:
+            msg = f"{stage} run #{r['id']} failed at {r.get('ended_at') or r.get('started_at')}"
+            if r.get("message"):
+                msg += f": {str(r['message'])[:300]}"
+            out.append(Incident(stage, "failed", f"hb:failed:{stage}:{r['id']}", msg))
+    for stage, slot in sorted(slots.items()):
+        if slot is None or (baseline is not None and slot < baseline):
+            continue
+        if now <= slot + grace:
+            continue
+        r = by_stage.get(stage) or {}
+        last_ok = parse_ts(r.get("last_ok_started"))
+        if last_ok is not None and last_ok >= slot - SLOT_TOLERANCE:
+            continue
+        if r.get("outcome") == "running" and parse_ts(r.get("started_at")) and \
+                parse_ts(r["started_at"]) >= slot - SLOT_TOLERANCE:
+            continue  # under way (a long collect); it becomes a failure or a success
+        slot_utc = slot.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")
+        since = f"last success {r['last_ok_started']}" if last_ok else "it never succeeded"
+        out.append(Incident(stage, "late", f"hb:late:{stage}:{slot_utc}",
+                            f"{stage} was due at {slot_utc} and has not run successfully "
+                            f"({since}; grace {int(grace.total_seconds() // 60)} min)"))
+    return out

@@ -1,0 +1,32 @@
+"""The ``outbox`` table: messages waiting for Telegram, delivered in id order, each once."""
+
+from __future__ import annotations
+
+from db.core import DB, now_iso
+
+
+def enqueue(db: DB, kind: str, text: str, photo: bytes | None = None,
+            dedup_key: str | None = None) -> int | None:
+    """Queue a message; with ``dedup_key`` a second message of the same key is ignored
+    (so a stage that is rerun does not alert twice).  Returns the id, or None if deduplicated."""
+    cur = db.conn.execute(
+        "INSERT OR IGNORE INTO outbox(created_at, kind, text, photo, dedup_key) VALUES (?, ?, ?, ?, ?)",
+        (now_iso(), kind, text, photo, dedup_key),
+    )
+    return cur.lastrowid if cur.rowcount else None
+
+
+def pending(db: DB, limit: int = 50) -> list[dict]:
+    return db.query(
+        "SELECT id, created_at, kind, text, photo, attempts FROM outbox "
+        "WHERE status = 'pending' ORDER BY id LIMIT ?", (limit,))
+
+
+def mark_sent(db: DB, msg_id: int) -> None:
+    db.conn.execute("UPDATE outbox SET status = 'sent', sent_at = ? WHERE id = ?", (now_iso(), msg_id))
+
+
+def mark_attempt(db: DB, msg_id: int, error: str, give_up: bool = False) -> None:
+    db.conn.execute(
+        "UPDATE outbox SET attempts = attempts + 1, last_error = ?, status = ? WHERE id = ?",
+        (error[:500], "failed" if give_up else "pending", msg_id))

@@ -1,0 +1,102 @@
+"""Read-only queries behind ``status``, ``positions`` and ``analysis`` (CLI and Telegram)."""
+
+from __future__ import annotations
+
+from db.core import DB
+
+OPEN_ORDER_STATUSES = ("intent", "sent", "unknown", "new", "partially_filled")
+
+
+def latest_metrics(db: DB, asof: str | None = None) -> dict | None:
+    if asof:
+        return db.one("SELECT * FROM daily_metrics WHERE date <= ? ORDER BY date DESC LIMIT 1", (asof,))
+    return db.one("SELECT * FROM daily_metrics ORDER BY date DESC LIMIT 1")
+
+
+def open_orders(db: DB) -> list[dict]:
+    marks = ",".join("?" * len(OPEN_ORDER_STATUSES))
+    return db.query(
+        "SELECT id, client_order_id, date, symbol, side, qty, order_type, limit_price, status, "
+        f"filled_qty, reason, created_at FROM orders WHERE status IN ({marks}) ORDER BY id",
+        OPEN_ORDER_STATUSES)
+
+
+def positions(db: DB) -> list[dict]:
+    return db.query("SELECT symbol, qty, avg_price, entry_price, entry_date, armed_date, updated_at "
+                    "FROM positions WHERE qty > 0 ORDER BY symbol")
+
+
+def last_bar(db: DB, symbol: str, asof: str | None = None) -> dict | None:
+    if asof:
+        return db.one("SELECT date, close FROM bars WHERE symbol = ? AND date <= ? "
+                      "ORDER BY date DESC LIMIT 1", (symbol, asof))
+    return db.one("SELECT date, close FROM bars WHERE symbol = ? ORDER BY date DESC LIMIT 1", (symbol,))
+
+
+def bars_after(db: DB, symbol: str, after: str, upto: str | None) -> int:
+    """The symbol's own bars dated after ``after`` (and up to ``upto``)."""
+    if upto:
+        return db.scalar("SELECT COUNT(*) FROM bars WHERE symbol = ? AND date > ? AND date <= ?",
+                         (symbol, after, upto))
+    return db.scalar("SELECT COUNT(*) FROM bars WHERE symbol = ? AND date > ?", (symbol, after))
+
+
+def max_close_since(db: DB, symbol: str, since: str, upto: str | None) -> float | None:
+    if upto:
+        return db.scalar("SELECT MAX(close) FROM bars WHERE symbol = ? AND date >= ? AND date <= ?",
+                         (symbol, since, upto))
+    return db.scalar("SELECT MAX(close) FROM bars WHERE symbol = ? AND date >= ?", (symbol, since))
+
+
+def latest_bar_date(db: DB) -> str | None:
+    return db.scalar("SELECT MAX(date) FROM bars")
+
+
+def sectors(db: DB) -> dict[str, str | None]:
+    return {r["symbol"]: r["sector"] for r in db.query("SELECT symbol, sector FROM instruments")}
+
+
+def signals_since(db: DB, since: str, upto: str) -> list[dict]:
+    return db.query("SELECT id, date, symbol, side, reason, status, verdict_reason FROM signals "
+                    "WHERE date >= ? AND date <= ? ORDER BY date, id", (since, upto))
+
+
+def fills_upto(db: DB, upto: str) -> list[dict]:
+    """Every fill up to ``upto`` in fill order, with the entry rule of its signal when known."""
+    return db.query(
+        "SELECT f.id, f.date, f.symbol, f.side, f.qty, f.price, f.fee, "
+        "COALESCE(f.reason, o.reason, s.reason) AS reason FROM fills f "
+        "LEFT JOIN orders o ON o.client_order_id = f.client_order_id "
+        "LEFT JOIN signals s ON s.id = o.signal_id "
+        "WHERE f.date <= ? ORDER BY f.date, f.ts, f.id", (upto,))
+
+
+def recent_closes(db: DB, asof: str, n: int) -> list[dict]:
+    """Each symbol's last ``n`` closes on or before ``asof`` (newest first per symbol)."""
+    return db.query(
+        "SELECT symbol, date, close FROM ("
+        " SELECT symbol, date, close, ROW_NUMBER() OVER (PARTITION BY symbol ORDER BY date DESC) AS rn"
+        " FROM bars WHERE date <= ?) WHERE rn <= ? ORDER BY symbol, date DESC", (asof, n))
+
+
+def runs_summary(db: DB) -> list[dict]:
+    """Per stage: its latest run and its latest run that ended in neither failure nor 'running'."""
+    failed = ",".join("?" * len(FAILED_OUTCOMES))
+    rows = db.query(
+        "SELECT r.stage, r.id, r.asof, r.started_at, r.ended_at, r.outcome, r.message FROM runs r "
+        "JOIN (SELECT stage, MAX(id) AS id FROM runs GROUP BY stage) m ON m.id = r.id ORDER BY r.stage")
+    ok = {r["stage"]: r for r in db.query(
+        "SELECT r.stage, r.id, r.started_at, r.ended_at, r.outcome FROM runs r "
+        "JOIN (SELECT stage, MAX(id) AS id FROM runs "
+        f"      WHERE outcome <> 'running' AND outcome NOT IN ({failed}) GROUP BY stage) m "
+        "ON m.id = r.id", FAILED_OUTCOMES)}
+    for r in rows:
+        s = ok.get(r["stage"])
+        r["last_ok_id"] = s["id"] if s else None
+        r["last_ok_started"] = s["started_at"] if s else None
+        r["last_ok_ended"] = s["ended_at"] if s else None
+    return rows
+
+
+# Outcomes of a run that count as a failure (anything else that is not 'running' succeeded).
+FAILED_OUTCOMES = ("failed", "error", "crashed", "killed", "timeout")

@@ -1,0 +1,246 @@
+"""Schema and forward migrations.
+
+``PRAGMA user_version`` holds the schema version.  Each migration is applied in its own
+transaction, so a kill during a migration leaves the previous version intact.  Add a new
+migration at the end of ``MIGRATIONS``; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+MIGRATION_1 = """
+CREATE TABLE meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE instruments (
+    symbol TEXT PRIMARY KEY,
+    name TEXT,
+    sector TEXT,
+    lot REAL NOT NULL DEFAULT 1,
+    tick REAL,
+    min_qty REAL NOT NULL DEFAULT 0,
+    min_notional REAL NOT NULL DEFAULT 0,
+    status TEXT NOT NULL DEFAULT 'trading',
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE bars (
+    symbol TEXT NOT NULL,
+    date TEXT NOT NULL,
+    open REAL NOT NULL,
+    high REAL NOT NULL,
+    low REAL NOT NULL,
+    close REAL NOT NULL,
+    volume REAL NOT NULL,
+    source TEXT NOT NULL DEFAULT 'csv',
+    PRIMARY KEY (symbol, date)
+) WITHOUT ROWID;
+CREATE INDEX bars_date ON bars(date);
+CREATE TABLE signals (
+    id INTEGER PRIMARY KEY,
+    date TEXT NOT NULL,
+    symbol TEXT NOT NULL,
+    side TEXT NOT NULL CHECK (side IN ('BUY', 'SELL')),
+    qty REAL,
+    close REAL NOT NULL,
+    strength REAL,
+    reason TEXT NOT NULL,
+    strategy TEXT NOT NULL DEFAULT 'sennot',
+    status TEXT NOT NULL DEFAULT 'pending'
+        CHECK (status IN ('pending', 'approved', 'rejected', 'expired')),
+    verdict_reason TEXT,
+    rank INTEGER,
+    created_at TEXT NOT NULL,
+    decided_at TEXT,
+    UNIQUE (date, symbol, side)
+);
+CREATE INDEX signals_status ON signals(status, date);
+CREATE TABLE orders (
+    id INTEGER PRIMARY KEY,
+    client_order_id TEXT NOT NULL UNIQUE,
+    signal_id INTEGER REFERENCES signals(id),
+    date TEXT NOT NULL,
+    symbol TEXT NOT NULL,
+    side TEXT NOT NULL CHECK (side IN ('BUY', 'SELL')),
+    qty REAL NOT NULL,
+    order_type TEXT NOT NULL DEFAULT 'market',
+    limit_price REAL,
+    seq INTEGER NOT NULL DEFAULT 0,
+    reason TEXT,
+    status TEXT NOT NULL DEFAULT 'intent',
+    broker_order_id TEXT,
+    filled_qty REAL NOT NULL DEFAULT 0,
+    avg_fill_price REAL,
+    error TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX orders_status ON orders(status);
+CREATE TABLE fills (
+    id INTEGER PRIMARY KEY,
+    fill_id TEXT NOT NULL UNIQUE,
+    client_order_id TEXT,
+    date TEXT NOT NULL,
+    symbol TEXT NOT NULL,
+    side TEXT NOT NULL CHECK (side IN ('BUY', 'SELL')),
+    qty REAL NOT NULL,
+    price REAL NOT NULL,
+    fee REAL NOT NULL DEFAULT 0,
+    reason TEXT,
+    ts TEXT NOT NULL,
+    source TEXT NOT NULL DEFAULT 'broker'
+);
+CREATE INDEX fills_date ON fills(date);
+CREATE TABLE positions (
+    symbol TEXT PRIMARY KEY,
+    qty REAL NOT NULL,
+    avg_price REAL NOT NULL,
+    entry_price REAL NOT NULL,
+    entry_date TEXT NOT NULL,
+    armed_date TEXT,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE daily_metrics (
+    date TEXT PRIMARY KEY,
+    cash REAL NOT NULL,
+    equity REAL NOT NULL,
+    peak REAL NOT NULL,
+    drawdown REAL NOT NULL,
+    daily_return REAL NOT NULL,
+    positions INTEGER NOT NULL,
+    buy_blocked INTEGER NOT NULL DEFAULT 0,
+    size_multiplier REAL NOT NULL DEFAULT 1.0,
+    exposure REAL NOT NULL DEFAULT 0,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE events (
+    id INTEGER PRIMARY KEY,
+    ts TEXT NOT NULL,
+    level TEXT NOT NULL CHECK (level IN ('info', 'warning', 'error', 'risk', 'security')),
+    kind TEXT NOT NULL,
+    message TEXT NOT NULL,
+    data TEXT
+);
+CREATE INDEX events_kind ON events(kind, ts);
+CREATE TABLE runs (
+    id INTEGER PRIMARY KEY,
+    stage TEXT NOT NULL,
+    asof TEXT,
+    started_at TEXT NOT NULL,
+    ended_at TEXT,
+    outcome TEXT NOT NULL DEFAULT 'running',
+    message TEXT,
+    pid INTEGER
+);
+CREATE INDEX runs_stage ON runs(stage, started_at);
+CREATE TABLE control (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    reason TEXT,
+    updated_by TEXT,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE outbox (
+    id INTEGER PRIMARY KEY,
+    created_at TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    text TEXT NOT NULL,
+    photo BLOB,
+    dedup_key TEXT UNIQUE,
+    status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    sent_at TEXT
+);
+CREATE INDEX outbox_status ON outbox(status, id);
+-- The paper broker's simulated venue: an outside system as far as qtx is concerned, so that
+-- reconcile compares two real records even in paper mode.
+CREATE TABLE paper_account (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    cash REAL NOT NULL,
+    last_bar_date TEXT
+);
+CREATE TABLE paper_orders (
+    id INTEGER PRIMARY KEY,
+    client_order_id TEXT NOT NULL UNIQUE,
+    symbol TEXT NOT NULL,
+    side TEXT NOT NULL,
+    qty REAL NOT NULL,
+    order_type TEXT NOT NULL DEFAULT 'market',
+    limit_price REAL,
+    status TEXT NOT NULL,
+    filled_qty REAL NOT NULL DEFAULT 0,
+    avg_fill_price REAL,
+    reject_reason TEXT,
+    placed_date TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE paper_fills (
+    id INTEGER PRIMARY KEY,
+    exec_id TEXT NOT NULL UNIQUE,
+    client_order_id TEXT NOT NULL,
+    symbol TEXT NOT NULL,
+    side TEXT NOT NULL,
+    qty REAL NOT NULL,
+    price REAL NOT NULL,
+    fee REAL NOT NULL,
+    date TEXT NOT NULL,
+    ts TEXT NOT NULL
+);
+CREATE TABLE paper_holdings (
+    symbol TEXT PRIMARY KEY,
+    qty REAL NOT NULL,
+    avg_price REAL NOT NULL
+);
+"""
+
+# Forward migrations, oldest first.  Index i migrates from version i to version i + 1.
+MIGRATIONS: list[str] = [MIGRATION_1]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def current_version(conn: sqlite3.Connection) -> int:
+    return conn.execute("PRAGMA user_version").fetchone()[0]
+
+
+def migrate(conn: sqlite3.Connection, migrations: list[str] | None = None) -> int:
+    """Bring the database to the newest version; returns the version reached."""
+    migrations = MIGRATIONS if migrations is None else migrations
+    version = current_version(conn)
+    if version > len(migrations):
+        raise RuntimeError(
+            f"database schema version {version} is newer than this qtx knows ({len(migrations)}); "
+            "upgrade qtx"
+        )
+    for target in range(version + 1, len(migrations) + 1):
+        script = migrations[target - 1]
+        # executescript commits implicitly; wrap so the script and the version bump are one unit.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(script):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {target}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return current_version(conn)
+
+
+def _statements(script: str) -> list[str]:
+    out, buf = [], []
+    for line in script.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("--") and not buf:
+            continue
+        buf.append(line)
+        candidate = "\n".join(buf)
+        if stripped.endswith(";") and sqlite3.complete_statement(candidate):
+            out.append(candidate)
+            buf = []
+    if "\n".join(buf).strip():
+        out.append("\n".join(buf))
+    return out

@@ -1,0 +1,143 @@
+"""The Sennot summary behind ``/analysis`` and ``qtx analysis``.
+
+Signals by rule over recent days, the risk layer's approval rate and rejections by reason,
+closed trades' win rate and average return by entry rule, exposure by sector, and how much of
+the universe passes the trend filter (close > SMA(240)) on the latest date.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from datetime import date, timedelta
+
+from db import DB
+from db import readside
+from pipeline.config import Settings
+from pipeline.positions_view import positions as positions_view
+
+TREND_WINDOW = 240
+ENTRY_RULES = ("breakout", "golden_cross", "pullback")
+
+
+def _gt(a: float, b: float) -> bool:
+    """``a > b`` under the rules' tolerance (an exact tie is not greater)."""
+    return a > b and abs(a - b) > 1e-9 * max(abs(a), abs(b))
+
+
+def _closed_trades(fills: list[dict]) -> list[dict]:
+    """Round trips per symbol: a BUY opens, SELLs close; a trade ends when qty is back to 0."""
+    open_: dict[str, dict] = {}
+    trades = []
+    for f in fills:
+        sym = f["symbol"]
+        if f["side"] == "BUY":
+            t = open_.setdefault(sym, {"symbol": sym, "entry_date": f["date"], "qty": 0.0,
+                                       "cost": 0.0, "proceeds": 0.0, "rule": f["reason"] or "unknown"})
+            t["qty"] += f["qty"]
+            t["cost"] += f["qty"] * f["price"] + (f["fee"] or 0)
+        else:
+            t = open_.get(sym)
+            if t is None:
+                continue  # a sell without a recorded buy (e.g. before the window); not a trade
+            t["qty"] -= f["qty"]
+            t["proceeds"] += f["qty"] * f["price"] - (f["fee"] or 0)
+            if t["qty"] <= 1e-9 * max(1.0, f["qty"]):
+                t["exit_date"] = f["date"]
+                t["return"] = t["proceeds"] / t["cost"] - 1 if t["cost"] else 0.0
+                trades.append(t)
+                del open_[sym]
+    return trades
+
+
+def _trend(db: DB, settings: Settings, asof: str) -> dict:
+    rows = readside.recent_closes(db, asof, TREND_WINDOW)
+    by_sym: dict[str, list] = defaultdict(list)
+    for r in rows:
+        by_sym[r["symbol"]].append(r)
+    wanted = set(settings.universe.symbols)
+    excluded = set(settings.universe.exclude)
+    evaluated = passing = 0
+    insufficient = 0
+    for sym, rs in by_sym.items():
+        if (wanted and sym not in wanted) or sym in excluded:
+            continue
+        if rs[0]["date"] != asof:
+            continue  # a symbol is evaluated only on a date it has a bar
+        if len(rs) < TREND_WINDOW:
+            insufficient += 1
+            continue
+        evaluated += 1
+        sma = sum(r["close"] for r in rs) / TREND_WINDOW
+        if _gt(rs[0]["close"], sma):
+            passing += 1
+    return {"date": asof, "evaluated": evaluated, "passing": passing,
+            "share": passing / evaluated if evaluated else None,
+            "insufficient_history": insufficient}
+
+
+def analysis(db: DB, settings: Settings, days: int = 30, asof: str | None = None) -> dict:
+    asof = asof or readside.latest_bar_date(db)
+    if asof is None:
+        return {"asof": None, "days": days, "since": None, "signals": {}, "approval": {},
+                "trades": {}, "exposure": {}, "trend_filter": {}}
+    since = (date.fromisoformat(asof) - timedelta(days=days)).isoformat()
+
+    sigs = readside.signals_since(db, since, asof)
+    buy_rules: Counter = Counter()
+    sell_rules: Counter = Counter()
+    by_date: dict[str, dict] = {}
+    for s in sigs:
+        d = by_date.setdefault(s["date"], {"date": s["date"], "BUY": 0, "SELL": 0})
+        d[s["side"]] += 1
+        if s["side"] == "BUY":
+            for rule in (s["reason"] or "").split("+"):
+                if rule:
+                    buy_rules[rule] += 1
+        else:
+            sell_rules[s["reason"] or "unknown"] += 1
+    buys = [s for s in sigs if s["side"] == "BUY"]
+    approved = sum(1 for s in buys if s["status"] == "approved")
+    rejected = [s for s in buys if s["status"] == "rejected"]
+    decided = approved + len(rejected)
+
+    trades = [t for t in _closed_trades(readside.fills_upto(db, asof)) if t["exit_date"] >= since]
+    per_rule: dict[str, list[float]] = defaultdict(list)
+    for t in trades:
+        for rule in t["rule"].split("+"):
+            per_rule[rule].append(t["return"])
+
+    def _stats(rets: list[float]) -> dict:
+        return {"trades": len(rets),
+                "win_rate": sum(1 for r in rets if r > 0) / len(rets) if rets else None,
+                "avg_return": sum(rets) / len(rets) if rets else None}
+
+    pos = positions_view(db, settings, asof=asof)
+    sector_of = readside.sectors(db)
+    metrics = readside.latest_metrics(db, asof)
+    held_value = sum(p["value"] or 0 for p in pos)
+    equity = metrics["equity"] if metrics else None
+    base = equity or held_value or None
+    exposure: dict[str, float] = defaultdict(float)
+    for p in pos:
+        # A symbol without a sector is a sector of its own (trading-rules.md).
+        exposure[sector_of.get(p["symbol"]) or p["symbol"]] += p["value"] or 0
+    return {
+        "asof": asof,
+        "days": days,
+        "since": since,
+        "signals": {"buy_by_rule": dict(sorted(buy_rules.items())),
+                    "sell_by_reason": dict(sorted(sell_rules.items())),
+                    "by_date": [by_date[d] for d in sorted(by_date)]},
+        "approval": {"buy_signals": len(buys), "approved": approved, "rejected": len(rejected),
+                     "pending": len(buys) - decided,
+                     "approval_rate": approved / decided if decided else None,
+                     "rejections_by_reason": dict(sorted(Counter(
+                         s["verdict_reason"] or "unknown" for s in rejected).items()))},
+        "trades": {"all": _stats([t["return"] for t in trades]),
+                   "by_entry_rule": {r: _stats(v) for r, v in sorted(per_rule.items())}},
+        "exposure": {"equity": equity, "invested": held_value,
+                     "invested_share": held_value / base if base else None,
+                     "by_sector": {k: {"value": v, "share": v / base if base else None}
+                                   for k, v in sorted(exposure.items(), key=lambda kv: -kv[1])}},
+        "trend_filter": _trend(db, settings, asof),
+    }

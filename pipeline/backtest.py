@@ -1,0 +1,106 @@
+"""``qtx backtest``: the trading rules over stored bars, with the configured costs and limits."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from pathlib import Path
+
+from db import DB
+from db import market as market_db
+from pipeline.config import Settings
+from pipeline.engine import SimResult, UniverseFilter, simulate
+from pipeline.market import InstrumentRules, Market, from_rows
+from pipeline.metrics import summary
+from risk.params import from_settings
+from sennot import create
+
+TRADE_COLUMNS = ["date", "symbol", "side", "qty", "price", "fee", "reason"]
+EQUITY_COLUMNS = ["date", "cash", "equity", "drawdown", "positions", "buy_blocked", "size_multiplier"]
+
+
+def instrument_rules(db: DB) -> dict[str, InstrumentRules]:
+    return {r["symbol"]: InstrumentRules(float(r["lot"] or 1.0), float(r["min_notional"] or 0.0), r["sector"])
+            for r in market_db.instrument_rows(db)}
+
+
+def load_market(db: DB, end: str | None = None) -> Market:
+    return from_rows(market_db.bar_rows(db, end=end), instrument_rules(db))
+
+
+def load_recent_market(db: DB, end: str, bars_per_symbol: int, keep_since: str | None = None) -> Market:
+    """The market a daily stage needs at ``end``: each symbol's last ``bars_per_symbol`` bars
+    (indicators use a symbol's own bars only, so values at ``end`` equal a full-history run)
+    plus everything since ``keep_since`` (the oldest open position's entry)."""
+    return from_rows(market_db.recent_bar_rows(db, end, bars_per_symbol, keep_since), instrument_rules(db))
+
+
+def strategy_of(settings: Settings):
+    return create(settings.strategy.name, settings.strategy.params)
+
+
+def run(db: DB, settings: Settings, start: str | None = None, end: str | None = None,
+        progress: Callable[[int, int], None] | None = None) -> tuple[SimResult, dict]:
+    market = load_market(db, end)
+    if not market.symbols:
+        raise ValueError(f"no bars stored in {db.path}; run `qtx collect` (or `qtx init --demo`) first")
+    rp, costs = from_settings(settings)
+    res = simulate(market, strategy_of(settings), rp, costs, settings.capital, start, end,
+                   UniverseFilter.from_settings(settings.universe), progress)
+    per_year = 365.0 if settings.market == "bybit" else 252.0
+    stats = summary(res.trades, res.equity, res.capital, res.verdicts, res.exits, per_year)
+    stats["symbols"] = len(market.symbols)
+    stats["open_orders"] = res.open_orders
+    stats["cancelled"] = len(res.cancelled)
+    return res, stats
+
+
+def fmt(x) -> str:
+    """Numbers as CSV text: whole numbers without a fraction, others at full precision."""
+    if isinstance(x, float):
+        return str(int(x)) if x.is_integer() and abs(x) < 1e15 else repr(x)
+    return str(x)
+
+
+def write_trades(res: SimResult, path: str | Path) -> None:
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(TRADE_COLUMNS)
+        for t in res.trades:
+            w.writerow([t.date, t.symbol, t.side, fmt(t.qty), fmt(t.price), fmt(t.fee), t.reason])
+
+
+def write_equity(res: SimResult, path: str | Path) -> None:
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(EQUITY_COLUMNS)
+        for e in res.equity:
+            w.writerow([e.date, fmt(e.cash), fmt(e.equity), fmt(e.drawdown), e.positions,
+                        e.buy_blocked, fmt(e.size_multiplier)])
+
+
+def write_chart(dates: list[str], equity: list[float], drawdown: list[float], path: str | Path,
+                title: str = "qtx equity") -> None:
+    """Equity and drawdown as a PNG (headless)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.dates as mdates
+    import matplotlib.pyplot as plt
+    from datetime import date
+
+    xs = [date.fromisoformat(d) for d in dates]
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(9, 5.5), sharex=True,
+                                   gridspec_kw={"height_ratios": [3, 1]})
+    ax1.plot(xs, equity, color="#1f77b4", linewidth=1.2)
+    ax1.set_title(title)
+    ax1.set_ylabel("equity")
+    ax1.grid(alpha=0.3)
+    ax2.fill_between(xs, [d * 100 for d in drawdown], 0, color="#d62728", alpha=0.4)
+    ax2.set_ylabel("drawdown %")
+    ax2.grid(alpha=0.3)
+    ax2.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m"))
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,176 @@
+"""The collect stage: bring daily bars into the database.
+
+``collect(db, settings, source=...)`` dispatches on the source: ``csv`` reads a directory of
+``<SYMBOL>.csv`` files; a market feed (Bybit, Kiwoom) registers itself in ``FEEDS`` and is the
+default when no source is given.  Every source stores nothing dated after ``asof``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from db import bars as bars_db
+from db import events
+from db.core import DB
+from pipeline.csv_bars import (
+    FLAG_REASONS,
+    SECTORS_FILE,
+    SKIP_REASONS,
+    CsvFormatError,
+    ParsedBars,
+    bar_files,
+    parse_file,
+    parse_sectors,
+    sniff_header,
+)
+
+log = logging.getLogger(__name__)
+
+# progress(done, total, label): called after each file.
+Progress = Callable[[int, int, str], None]
+
+# Market feeds: source name -> collect function (db, settings, asof, progress) -> summary dict.
+# The Bybit and Kiwoom adapters add themselves here.
+FEEDS: dict[str, Callable[..., dict[str, Any]]] = {}
+# The feed a market uses when `qtx collect` is given no --source.
+MARKET_FEED = {"krx": "kiwoom", "bybit": "bybit"}
+
+
+class CollectUsageError(Exception):
+    """The collect request itself is unusable (bad path, bad file, unknown source)."""
+
+
+def resolve_source(settings: Any, source: str | None, path: str | Path | None = None) -> str:
+    """The source a collect will use; ``CollectUsageError`` when it cannot run at all."""
+    source = source or MARKET_FEED.get(settings.market, settings.market)
+    if source == "csv":
+        if path is None:
+            raise CollectUsageError("--source csv needs --path DIR (a folder of <SYMBOL>.csv files)")
+        if not Path(path).is_dir():
+            raise CollectUsageError(f"--path {path}: not a directory")
+    elif source not in FEEDS:
+        known = ", ".join(["csv", *sorted(FEEDS)])
+        raise CollectUsageError(f"no collector for source {source!r} yet (available: {known})")
+    return source
+
+
+def collect(db: DB, settings: Any, source: str | None = None, path: str | Path | None = None,
+            asof: str | None = None, progress: Progress | None = None) -> dict[str, Any]:
+    """Run one collect from ``source`` (default: the configured market's feed)."""
+    source = resolve_source(settings, source, path)
+    if source == "csv":
+        return collect_csv(db, settings, path, asof=asof, progress=progress)
+    return FEEDS[source](db, settings, asof=asof, progress=progress)
+
+
+def collect_csv(db: DB, settings: Any, path: str | Path, asof: str | None = None,
+                progress: Progress | None = None) -> dict[str, Any]:
+    """Import every ``<SYMBOL>.csv`` in ``path`` (and ``sectors.csv``) into ``bars``.
+
+    Bad rows are skipped, counted by reason and recorded as one warning event per file; a
+    stored bar that differs from the file is a conflict (reported, never overwritten).  Every
+    file's header is checked before anything is written, so a malformed file stores nothing.
+    """
+    directory = Path(path)
+    if not directory.is_dir():
+        raise CollectUsageError(f"{directory}: not a directory")
+    files = bar_files(directory)
+    for f in files:  # fail before writing anything
+        with f.open(encoding="utf-8-sig", errors="replace") as fh:
+            sniff_header(fh.readline(), f)
+    sectors_path = directory / SECTORS_FILE
+    sectors = parse_sectors(sectors_path) if sectors_path.exists() else {}
+
+    summary: dict[str, Any] = {
+        "source": "csv", "path": str(directory), "asof": asof, "files": len(files),
+        "headerless_files": [], "rows_read": 0, "bars_new": 0, "bars_unchanged": 0,
+        "after_asof": 0, "skipped": {}, "skipped_total": 0, "flagged": {}, "conflicts": 0,
+        "conflict_examples": [], "sectors": 0, "symbols": [],
+    }
+    skipped, flagged = Counter(), Counter()
+    for i, f in enumerate(files, 1):
+        parsed = parse_file(f, asof=asof)
+        new, unchanged, conflicts = _store(db, parsed)
+        summary["rows_read"] += parsed.rows_read
+        summary["bars_new"] += new
+        summary["bars_unchanged"] += unchanged
+        summary["after_asof"] += parsed.after_asof
+        summary["conflicts"] += len(conflicts)
+        summary["conflict_examples"].extend(conflicts[: max(0, 10 - len(summary["conflict_examples"]))])
+        summary["symbols"].append(parsed.symbol)
+        skipped.update(parsed.skipped)
+        flagged.update(parsed.flagged)
+        if parsed.headerless:
+            summary["headerless_files"].append(f.name)
+        _record_problems(db, parsed, conflicts)
+        if progress:
+            progress(i, len(files), parsed.symbol)
+
+    if sectors:
+        summary["sectors"] = bars_db.upsert_instruments(
+            db, [{"symbol": s, "sector": sec or None} for s, sec in sorted(sectors.items())])
+    summary["skipped"] = dict(sorted(skipped.items()))
+    summary["skipped_total"] = sum(skipped.values())
+    summary["flagged"] = dict(sorted(flagged.items()))
+    summary["reasons"] = {k: SKIP_REASONS.get(k) or FLAG_REASONS.get(k)
+                          for k in [*summary["skipped"], *summary["flagged"]]}
+    if summary["headerless_files"]:
+        log.info("%d file(s) had no header and were read as date,open,high,low,close,volume: %s",
+                 len(summary["headerless_files"]), ", ".join(summary["headerless_files"][:5]))
+    return summary
+
+
+def _store(db: DB, parsed: ParsedBars) -> tuple[int, int, list[dict]]:
+    """Insert the file's bars that are new; compare the ones already stored."""
+    df = parsed.bars
+    if df.empty:
+        return 0, 0, []
+    cols = ("open", "high", "low", "close", "volume")
+    rows = list(zip(df["date"].tolist(), *(df[c].tolist() for c in cols)))
+    with db.transaction():
+        stored = bars_db.stored_bars(db, parsed.symbol, rows[0][0], rows[-1][0])
+        fresh, conflicts, unchanged = [], [], 0
+        for row in rows:
+            old = stored.get(row[0])
+            if old is None:
+                fresh.append(row)
+            elif old == row[1:] or all(_same(a, b) for a, b in zip(old, row[1:])):
+                unchanged += 1
+            else:
+                conflicts.append({"symbol": parsed.symbol, "date": row[0],
+                                  "stored": dict(zip(cols, old)), "file": dict(zip(cols, row[1:]))})
+        new = bars_db.insert_bars(db, parsed.symbol, fresh, source="csv")
+    return new, unchanged, conflicts
+
+
+def _same(a: float, b: float) -> bool:
+    return abs(a - b) <= 1e-9 * max(abs(a), abs(b))
+
+
+def _record_problems(db: DB, parsed: ParsedBars, conflicts: list[dict]) -> None:
+    if parsed.skipped:
+        events.record(
+            db, "warning", "collect_bad_rows",
+            f"{parsed.path}: skipped {parsed.skipped_total} row(s) that cannot be trading days "
+            f"({', '.join(f'{k} {v}' for k, v in sorted(parsed.skipped.items()))})",
+            {"symbol": parsed.symbol, "file": parsed.path, "skipped": dict(parsed.skipped),
+             "flagged": dict(parsed.flagged), "examples": parsed.examples})
+    if conflicts:
+        events.record(
+            db, "warning", "collect_conflict",
+            f"{parsed.symbol}: {len(conflicts)} bar(s) in {parsed.path} differ from the stored ones "
+            "(kept the stored bars)",
+            {"symbol": parsed.symbol, "file": parsed.path, "count": len(conflicts),
+             "examples": conflicts[:5]})
+
+
+__all__ = ["FEEDS", "MARKET_FEED", "CollectUsageError", "CsvFormatError", "collect", "collect_csv",
+           "resolve_source"]
+
+
+# The Bybit feed registers itself in FEEDS (kept last: it imports this module).
+from pipeline import collect_bybit as _collect_bybit  # noqa: E402,F401

@@ -1,0 +1,272 @@
+"""Typed, validated settings loaded from ``qtx.yaml``.
+
+The config is found from ``--config``, then ``$QTX_CONFIG``, then ``./qtx.yaml``.
+Every error names the file, the key path and what was wrong (``ConfigError``); the CLI turns
+it into exit code 2.  Secrets are never read from here: the config only names the
+environment variables (or 0600 files) that hold them.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+DEFAULT_CONFIG_NAME = "qtx.yaml"
+
+
+class ConfigError(Exception):
+    """A config that cannot be used. ``str()`` names file, key and problem."""
+
+    def __init__(self, file: str | Path | None, key: str | None, problem: str):
+        self.file = str(file) if file is not None else "<config>"
+        self.key = key
+        self.problem = problem
+        where = f"{self.file}: {key}" if key else self.file
+        super().__init__(f"{where}: {problem}")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class Universe(_Strict):
+    symbols: list[str] = Field(default_factory=list)
+    exclude: list[str] = Field(default_factory=list)
+    min_price: float | None = Field(default=None, ge=0)
+    min_avg_value: float | None = Field(default=None, ge=0)
+
+    @field_validator("symbols", "exclude", mode="before")
+    @classmethod
+    def _as_text(cls, v: Any) -> Any:
+        # KRX codes such as 005930 must stay text even when YAML reads them as numbers.
+        if isinstance(v, list):
+            return [str(x) for x in v]
+        return v
+
+
+class Costs(_Strict):
+    commission: float = Field(default=0.00015, ge=0, lt=0.1)
+    sell_tax: float | None = Field(default=None, ge=0, lt=0.1)  # None: the market's default
+    slippage_bps: float = Field(default=0.0, ge=0, lt=1000)
+
+
+class Risk(_Strict):
+    max_positions: int = Field(default=8, ge=1, le=1000)
+    sector_cap: float = Field(default=0.40, gt=0, le=1)
+    daily_loss_limit: float = Field(default=-0.03, gt=-1, le=0)
+    drawdown_limit: float = Field(default=-0.10, gt=-1, le=0)
+    drawdown_size_multiplier: float = Field(default=0.5, gt=0, le=1)
+    # Live mode only: no single order may exceed this notional (in the quote currency).
+    max_order_notional: float | None = Field(default=None, gt=0)
+
+
+class StrategyConf(_Strict):
+    name: str = "sennot"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class Telegram(_Strict):
+    token_env: str = "QTX_TELEGRAM_TOKEN"
+    token_file: str | None = None  # a 0600 file holding the token, instead of the variable
+    allowed_chat_ids: list[int] = Field(default_factory=list)
+    allowed_user_ids: list[int] = Field(default_factory=list)
+    base_url: str | None = None
+    stale_command_seconds: int = Field(default=300, ge=0)
+    heartbeat_grace_minutes: int = Field(default=30, ge=1)
+    heartbeat_check_seconds: int = Field(default=60, ge=5)
+    # Stages whose scheduled slots (launchd.schedule) the listener watches for lateness;
+    # null: every scheduled stage; []: none (failed runs are alerted regardless).
+    watch_stages: list[str] | None = None
+    poll_timeout: int = Field(default=30, ge=0, le=50)  # getUpdates long-poll seconds
+    outbox_poll_seconds: float = Field(default=2.0, ge=0.1, le=300)
+    max_send_attempts: int = Field(default=8, ge=1)  # then the message is marked failed
+
+
+class Bybit(_Strict):
+    category: Literal["spot", "linear"] = "spot"
+    network: Literal["mainnet", "testnet", "demo"] = "mainnet"
+    endpoint: str | None = None
+    api_key_env: str = "QTX_BYBIT_KEY"
+    api_secret_env: str = "QTX_BYBIT_SECRET"
+    interval: str = "D"
+    quote_coin: str = "USDT"
+    top_n: int = Field(default=20, ge=1, le=500)
+    recv_window: int = Field(default=5000, ge=1000, le=60000)
+    timeout: float = Field(default=10.0, gt=0)
+
+
+class Kiwoom(_Strict):
+    endpoint: str | None = None  # None: https://api.kiwoom.com (live) / mockapi (paper)
+    appkey_env: str = "QTX_KIWOOM_APPKEY"
+    secretkey_env: str = "QTX_KIWOOM_SECRETKEY"
+    account_env: str = "QTX_KIWOOM_ACCOUNT"
+
+
+class Calendar(_Strict):
+    # One-off closures (YYYY-MM-DD) beyond the holidays package's XKRX calendar.
+    extra_holidays: list[str] = Field(default_factory=list)
+    # Late opens: date -> "HH:MM" (e.g. the CSAT day opens at 10:00).
+    late_open: dict[str, str] = Field(default_factory=dict)
+
+
+class Settings(_Strict):
+    market: Literal["krx", "bybit"] = "krx"
+    mode: Literal["paper", "live"] = "paper"
+    capital: float = Field(default=100_000_000, gt=0)
+    database: str | None = None
+    profile: str | None = None
+    profiles: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    universe: Universe = Field(default_factory=Universe)
+    costs: Costs = Field(default_factory=Costs)
+    risk: Risk = Field(default_factory=Risk)
+    strategy: StrategyConf = Field(default_factory=StrategyConf)
+    telegram: Telegram = Field(default_factory=Telegram)
+    bybit: Bybit = Field(default_factory=Bybit)
+    kiwoom: Kiwoom = Field(default_factory=Kiwoom)
+    calendar: Calendar = Field(default_factory=Calendar)
+
+    # Not part of the YAML: where the file was, so relative paths resolve against it.
+    model_config = ConfigDict(extra="forbid")
+    config_path: str | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _market_defaults(self) -> Settings:
+        if self.costs.sell_tax is None:
+            self.costs.sell_tax = 0.0020 if self.market == "krx" else 0.0
+        return self
+
+    @property
+    def base_dir(self) -> Path:
+        return Path(self.config_path).resolve().parent if self.config_path else Path.cwd()
+
+    @property
+    def db_path(self) -> Path:
+        if self.database:
+            p = Path(self.database).expanduser()
+            return p if p.is_absolute() else self.base_dir / p
+        return self.base_dir / "data" / f"qtx-{self.market}-{self.mode}.sqlite"
+
+    def resolve(self, path: str | Path) -> Path:
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else self.base_dir / p
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def _first_error(file: Any, err: ValidationError, prefix: str = "") -> ConfigError:
+    e = err.errors()[0]
+    key = ".".join(str(p) for p in e["loc"]) or None
+    if prefix:
+        key = f"{prefix}.{key}" if key else prefix
+    msg = e["msg"]
+    if e["type"] == "extra_forbidden":
+        msg = "unknown key"
+    elif "input" in e and e["type"] not in ("missing",):
+        msg = f"{msg} (got {e['input']!r})"
+    more = len(err.errors()) - 1
+    if more:
+        msg += f" (and {more} more problem{'s' if more > 1 else ''})"
+    return ConfigError(file, key, msg)
+
+
+def from_dict(raw: dict[str, Any] | None, file: str | Path | None = None) -> Settings:
+    """Validate a raw mapping (as read from YAML) into ``Settings``, applying the profile."""
+    if raw is not None and not isinstance(raw, dict):
+        raise ConfigError(file, None, "the top level must be a mapping of keys")
+    raw = dict(raw or {})
+    profile = raw.get("profile")
+    profiles = raw.get("profiles") or {}
+    if not isinstance(profiles, dict):
+        raise ConfigError(file, "profiles", "must be a mapping of profile name to overrides")
+    # Every profile must be valid on its own, so a typo is caught before the day it is selected.
+    for name, over in profiles.items():
+        if not isinstance(over, dict):
+            raise ConfigError(file, f"profiles.{name}", "must be a mapping of overrides")
+        if "profiles" in over or "profile" in over:
+            raise ConfigError(file, f"profiles.{name}", "a profile cannot select or define profiles")
+        try:
+            Settings.model_validate(_merge({k: v for k, v in raw.items() if k not in ("profile", "profiles")}, over))
+        except ValidationError as err:
+            raise _first_error(file, err, prefix=f"profiles.{name}") from None
+    effective = raw
+    if profile is not None:
+        if profile not in profiles:
+            known = ", ".join(sorted(profiles)) or "none defined"
+            raise ConfigError(file, "profile", f"unknown profile {profile!r} (profiles: {known})")
+        effective = _merge(raw, profiles[profile])
+    try:
+        s = Settings.model_validate(effective)
+    except ValidationError as err:
+        raise _first_error(file, err) from None
+    s.config_path = str(file) if file is not None else None
+    return s
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping (PyYAML silently keeps the last,
+    which would quietly drop a whole section such as a second ``risk:``)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: set = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def find_config(explicit: str | Path | None = None) -> Path:
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get("QTX_CONFIG")
+    if env:
+        return Path(env)
+    return Path.cwd() / DEFAULT_CONFIG_NAME
+
+
+def load(explicit: str | Path | None = None) -> Settings:
+    path = find_config(explicit)
+    if not path.exists():
+        raise ConfigError(path, None, "config file not found (run `qtx init` to write one, or pass --config)")
+    try:
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ConfigError(path, None, f"not valid YAML: {where}{getattr(err, 'problem', err)}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(path, None, "the top level must be a mapping of keys")
+    return from_dict(raw, path.resolve())
+
+
+def read_secret(env_name: str, file: str | None = None, *, what: str) -> str | None:
+    """A secret from the environment or a 0600 file; never from the config itself."""
+    val = os.environ.get(env_name)
+    if val:
+        return val.strip()
+    if file:
+        p = Path(file).expanduser()
+        if not p.exists():
+            raise ConfigError(None, what, f"secret file {p} does not exist")
+        mode = p.stat().st_mode & 0o777
+        if mode & 0o077:
+            raise ConfigError(None, what, f"secret file {p} must be mode 0600 (is {mode:o})")
+        return p.read_text(encoding="utf-8").strip()
+    return None

@@ -1,0 +1,256 @@
+"""Parsing and validating daily-bar CSV files (pure: reads one file, touches no database).
+
+A bar file is ``<SYMBOL>.csv`` with a header row containing ``date,open,high,low,close,volume``
+(other columns ignored, any order, case-insensitive; ``date`` is ``YYYY-MM-DD``).  A file without
+a header whose first row starts with a date and has at least six columns is read in that
+standard order (``date,open,high,low,close,volume,...``): that is how KRX files are published.
+
+Rows that cannot be trading days are skipped and counted by reason (``SKIP_REASONS``); they are
+never stored.  Rows whose open or close lies outside ``[low, high]`` are kept but flagged: real
+published data (adjusted prices rounded separately) has them, and they are still trading days.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REQUIRED = ("date", "open", "high", "low", "close", "volume")
+PRICES = ("open", "high", "low", "close")
+SECTORS_FILE = "sectors.csv"
+
+# Why a row was skipped; checked in this order, the first that applies is counted.
+SKIP_REASONS = {
+    "bad_date": "date missing or not a real YYYY-MM-DD date",
+    "missing_value": "a price or the volume is empty",
+    "non_numeric": "a price or the volume is not a number",
+    "price_not_positive": "a price is zero or negative (holiday or halt row)",
+    "high_below_low": "high is below low",
+    "negative_volume": "volume is negative",
+    "duplicate_date": "the date appeared earlier in the file (the first row is kept)",
+}
+FLAG_REASONS = {
+    "open_close_outside_range": "open or close outside [low, high] (kept)",
+}
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_MAX_EXAMPLES = 5
+
+
+class CsvFormatError(Exception):
+    """A file that is not a bar file at all (no usable header). ``str()`` names the file."""
+
+    def __init__(self, path: str | Path, problem: str):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{path}: {problem}")
+
+
+@dataclass
+class ParsedBars:
+    """The good rows of one file and what was wrong with the rest."""
+
+    symbol: str
+    path: str
+    bars: pd.DataFrame                      # date (str), open, high, low, close, volume; ascending
+    rows_read: int = 0
+    headerless: bool = False
+    skipped: Counter = field(default_factory=Counter)
+    flagged: Counter = field(default_factory=Counter)
+    after_asof: int = 0
+    examples: list[dict] = field(default_factory=list)  # first few bad rows: line, reason, raw
+
+    @property
+    def skipped_total(self) -> int:
+        return sum(self.skipped.values())
+
+
+def symbol_of(path: str | Path) -> str:
+    return Path(path).name[: -len(".csv")] if Path(path).name.lower().endswith(".csv") else Path(path).stem
+
+
+def bar_files(directory: str | Path) -> list[Path]:
+    """The bar files of a directory (``*.csv`` except ``sectors.csv``), sorted by name."""
+    d = Path(directory)
+    return sorted(p for p in d.iterdir()
+                  if p.is_file() and p.name.lower().endswith(".csv") and p.name.lower() != SECTORS_FILE)
+
+
+def sniff_header(first_line: str, path: str | Path) -> tuple[bool, list[str] | None]:
+    """``(headerless, columns)`` for a file whose first line is ``first_line``.
+
+    ``columns`` is the header (lower-cased, stripped) when there is one.  Raises
+    ``CsvFormatError`` when the first line is neither a usable header nor a standard data row.
+    """
+    line = first_line.lstrip("\ufeff").strip()
+    if not line:
+        raise CsvFormatError(path, "empty file (expected a header row with date,open,high,low,close,volume)")
+    fields = [f.strip() for f in next(csv.reader([line]))]
+    cols = [f.lower() for f in fields]
+    missing = [c for c in REQUIRED if c not in cols]
+    if not missing:
+        return False, cols
+    if _DATE_RE.match(fields[0]) and len(fields) >= len(REQUIRED):
+        return True, None
+    raise CsvFormatError(
+        path, f"header must contain {','.join(REQUIRED)} (missing: {','.join(missing)}; "
+              f"first line: {line[:80]!r})")
+
+
+def parse_file(path: str | Path, asof: str | None = None, symbol: str | None = None) -> ParsedBars:
+    """Read one bar file and validate every row (see ``SKIP_REASONS``)."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8-sig", errors="replace")
+    return parse_text(text, path=path, asof=asof, symbol=symbol or symbol_of(path))
+
+
+def parse_text(text: str, *, path: str | Path = "<text>", asof: str | None = None,
+               symbol: str = "?") -> ParsedBars:
+    first_line = text.split("\n", 1)[0]
+    headerless, cols = sniff_header(first_line, path)
+    try:
+        return _parse(text, path, asof, symbol, headerless)
+    except pd.errors.ParserError as err:
+        raise CsvFormatError(path, f"cannot be read as CSV: {str(err).strip()[:200]}") from None
+
+
+def _parse(text: str, path: str | Path, asof: str | None, symbol: str, headerless: bool) -> ParsedBars:
+    # Let the C parser type the numbers (fast path); a column with any non-numeric text comes
+    # back as text and is checked value by value.  Only empty cells count as missing here.
+    opts = dict(keep_default_na=False, na_values=[""], skip_blank_lines=True)
+    if headerless:
+        raw = pd.read_csv(io.StringIO(text), header=None, usecols=range(len(REQUIRED)),
+                          dtype={0: object}, **opts)
+        raw.columns = list(REQUIRED)
+        first_data_line = 1
+    else:
+        raw = pd.read_csv(io.StringIO(text), header=0, dtype=object, nrows=0)
+        names = {str(c).strip().lower(): c for c in reversed(list(raw.columns))}
+        use = [names[k] for k in REQUIRED]
+        raw = pd.read_csv(io.StringIO(text), header=0, usecols=use, dtype={names["date"]: object},
+                          **opts)
+        raw = raw.rename(columns={v: k for k, v in names.items() if k in REQUIRED})[list(REQUIRED)]
+        first_data_line = 2
+    return validate(raw, path=str(path), symbol=symbol, asof=asof, headerless=headerless,
+                    first_data_line=first_data_line)
+
+
+_NA_TOKENS = {"", "nan", "na", "n/a", "null", "none", "-"}
+_CODES = list(SKIP_REASONS)  # reason code i + 1 <-> SKIP_REASONS key i
+
+
+def _numbers(col: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(values, missing, non_numeric)`` of one price/volume column."""
+    if col.dtype.kind in "iuf":
+        v = col.to_numpy(dtype=float)
+        return v, np.isnan(v), np.isinf(v)
+    n = len(col)
+    v = np.full(n, np.nan)
+    missing = np.zeros(n, bool)
+    bad = np.zeros(n, bool)
+    for i, x in enumerate(col.to_numpy(dtype=object)):
+        if x is None or (isinstance(x, float) and np.isnan(x)):
+            missing[i] = True
+            continue
+        t = str(x).strip()
+        if t.lower() in _NA_TOKENS:
+            missing[i] = True
+            continue
+        try:
+            f = float(t)
+        except ValueError:
+            bad[i] = True
+            continue
+        if np.isfinite(f):
+            v[i] = f
+        else:
+            bad[i] = True
+    return v, missing, bad
+
+
+def validate(raw: pd.DataFrame, *, path: str, symbol: str, asof: str | None = None,
+             headerless: bool = False, first_data_line: int = 2) -> ParsedBars:
+    """Validate columns ``date,open,high,low,close,volume`` into good bars + counts by reason."""
+    n = len(raw)
+    dates = np.array([x.strip() if isinstance(x, str) else "" for x in raw["date"].to_numpy(dtype=object)],
+                     dtype=object)
+    code = np.zeros(n, np.int8)  # 0: good so far; else 1 + index in _CODES (the first check wins)
+
+    def mark(mask: np.ndarray, reason: str) -> None:
+        code[(code == 0) & mask] = _CODES.index(reason) + 1
+
+    shaped = np.array([bool(_DATE_RE.match(d)) for d in dates], dtype=bool)
+    parsed = pd.to_datetime(pd.Series(np.where(shaped, dates, None), dtype=object),
+                            format="%Y-%m-%d", errors="coerce")
+    mark(~shaped | parsed.isna().to_numpy(), "bad_date")
+
+    cols = {}
+    missing = np.zeros(n, bool)
+    bad = np.zeros(n, bool)
+    for c in (*PRICES, "volume"):
+        cols[c], m, b = _numbers(raw[c])
+        missing |= m
+        bad |= b
+    mark(missing, "missing_value")
+    mark(bad, "non_numeric")
+    o, h, lo, c, vol = (cols[k] for k in ("open", "high", "low", "close", "volume"))
+    with np.errstate(invalid="ignore"):
+        mark((o <= 0) | (h <= 0) | (lo <= 0) | (c <= 0), "price_not_positive")
+        mark(h < lo, "high_below_low")
+        mark(vol < 0, "negative_volume")
+    seen: set[str] = set()
+    dup = np.zeros(n, bool)
+    for i in np.flatnonzero(code == 0):  # among good rows, a repeated date keeps the first
+        if dates[i] in seen:
+            dup[i] = True
+        seen.add(dates[i])
+    mark(dup, "duplicate_date")
+
+    ok = code == 0
+    with np.errstate(invalid="ignore"):
+        outside = ok & ((o < lo) | (o > h) | (c < lo) | (c > h))
+    after = 0
+    keep = ok
+    if asof:
+        late = ok & (dates > asof)
+        after = int(late.sum())
+        keep = ok & ~late
+        outside &= ~late
+    order = np.argsort(dates[keep], kind="stable")
+    good = pd.DataFrame({"date": dates[keep][order].astype(str), "open": o[keep][order],
+                         "high": h[keep][order], "low": lo[keep][order], "close": c[keep][order],
+                         "volume": vol[keep][order]})
+
+    skipped = Counter({_CODES[k - 1]: int(v) for k, v in zip(*np.unique(code[code > 0], return_counts=True))})
+    flagged = Counter()
+    if outside.any():
+        flagged["open_close_outside_range"] = int(outside.sum())
+    examples = []
+    for i in np.flatnonzero(code > 0)[:_MAX_EXAMPLES]:
+        examples.append({"line": int(raw.index[i]) + first_data_line, "reason": _CODES[code[i] - 1],
+                         "row": ",".join(str(raw.iat[i, j]) for j in range(len(REQUIRED)))})
+    return ParsedBars(symbol=symbol, path=path, bars=good, rows_read=n, headerless=headerless,
+                      skipped=skipped, flagged=flagged, after_asof=after, examples=examples)
+
+
+def parse_sectors(path: str | Path) -> dict[str, str]:
+    """``symbol -> sector`` from a ``symbol,sector`` CSV (header required)."""
+    path = Path(path)
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        reader = csv.reader(fh)
+        header = [h.strip().lower() for h in next(reader, [])]
+        if "symbol" not in header or "sector" not in header:
+            raise CsvFormatError(path, "header must contain symbol,sector")
+        si, ci = header.index("symbol"), header.index("sector")
+        out: dict[str, str] = {}
+        for row in reader:
+            if len(row) > max(si, ci) and row[si].strip():
+                sector = row[ci].strip()
+                out[row[si].strip()] = sector
+    return out

@@ -1,0 +1,197 @@
+"""``qtx execute``: vet pending signals, write order intents, send them, record the outcome.
+
+Two phases, each safe to kill at any line:
+
+1. *Vet* (one transaction): the risk guard over the pending signals of the latest decision
+   date, every verdict and reason stored, and an order intent with a deterministic client order
+   id written for each approved signal.  Killed inside, nothing is written; rerun, it vets again.
+2. *Submit*: for every intent (or unknown outcome), look the order up at the broker by its
+   client id first and place it only if the broker has no such order.  A timeout leaves it
+   ``unknown`` for the next run or ``reconcile``; it is never blindly resent.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+
+from brokers.base import BrokerError, OrderRequest, Rejected, UnknownOutcome, client_order_id
+from db import DB
+from db import control as control_db
+from db import events as events_db
+from db import trading
+from pipeline import alerts
+from pipeline.backtest import load_recent_market
+from pipeline.brokers_factory import make_broker
+from pipeline.config import Settings
+from pipeline.engine import valuation_close
+from pipeline.faults import checkpoint
+from pipeline.sync import apply_order_state, sync
+from risk import guard
+from risk.params import from_settings
+from risk.portfolio import RiskState
+
+log = logging.getLogger("qtx.execute")
+
+
+def _state_of(m: dict) -> RiskState:
+    return RiskState(m["equity"], m["peak"], m["daily_return"], m["drawdown"], bool(m["buy_blocked"]),
+                     m["size_multiplier"])
+
+
+def vet(db: DB, settings: Settings, d: str, cash: float) -> dict:
+    """Phase 1 for decision date ``d``: verdicts and intents, atomically."""
+    rp, costs = from_settings(settings)
+    signals = trading.signals_on(db, d, status="pending")
+    metrics = trading.metrics_on(db, d)
+    if metrics is None:
+        raise RuntimeError(f"no daily_metrics for {d}: run `qtx signal --asof {d}` first")
+    state = _state_of(metrics)
+    market = load_recent_market(db, d, 2)
+    k = market.date_index(d)
+    positions = trading.positions(db)
+    sells = [s for s in signals if s["side"] == "SELL"]
+    buys = [s for s in signals if s["side"] == "BUY"]
+    blocks = control_db.buy_block_reasons(db)
+    cap = settings.risk.max_order_notional if settings.mode == "live" else None
+
+    sales, sell_orders = [], []
+    for s in sorted(sells, key=lambda s: s["symbol"]):
+        p = positions.get(s["symbol"])
+        qty = min(s["qty"] or 0.0, p["qty"] if p else 0.0)
+        if qty > 0:
+            sales.append(guard.Sale(s["symbol"], qty, s["close"], full=qty >= p["qty"]))
+            sell_orders.append((s, qty))
+    holdings = [guard.Holding(sym, p["qty"], valuation_close(market, sym, k), market.rule(sym).sector)
+                for sym, p in positions.items() if sym in market.bars]
+    cands = [guard.Candidate(b["symbol"], float("inf") if b["strength"] >= 1e308 else b["strength"],
+                             b["close"], b["reason"], market.rule(b["symbol"]).lot,
+                             market.rule(b["symbol"]).min_notional, market.rule(b["symbol"]).sector)
+             for b in buys]
+    verdicts = guard.vet(cands, holdings, sales, cash, state, rp, costs)
+    by_symbol = {b["symbol"]: b for b in buys}
+
+    approved = rejected = 0
+    with db.transaction():
+        for s, qty in sell_orders:
+            trading.set_verdict(db, s["id"], "approved", "sell_always_allowed", qty)
+            trading.insert_order_intent(db, client_order_id(d, "SELL", s["symbol"]), s["id"], d,
+                                        s["symbol"], "SELL", qty, 0, s["reason"])
+        for s in sells:
+            if s["symbol"] not in {x["symbol"] for x, _ in sell_orders}:
+                trading.set_verdict(db, s["id"], "rejected", "nothing_held")
+        seq = 0
+        for v in verdicts:
+            sig = by_symbol[v.symbol]
+            reason = v.reason
+            if v.approved and blocks:
+                reason = "buys_blocked: " + "; ".join(blocks)
+            elif v.approved and cap is not None and v.qty * v.close > cap:
+                reason = "notional_cap"
+            if reason == "approved":
+                seq += 1
+                approved += 1
+                trading.set_verdict(db, sig["id"], "approved", "approved", v.qty, v.rank)
+                trading.insert_order_intent(db, client_order_id(d, "BUY", v.symbol), sig["id"], d,
+                                            v.symbol, "BUY", v.qty, seq, v.signal_reason)
+            else:
+                rejected += 1
+                trading.set_verdict(db, sig["id"], "rejected", reason, v.qty or None, v.rank)
+        _risk_events(db, d, state, verdicts, blocks)
+        checkpoint("execute:after_vet")
+    return {"date": d, "sells": len(sell_orders), "buys_approved": approved, "buys_rejected": rejected,
+            "buy_blocks": blocks}
+
+
+def _risk_events(db: DB, d: str, state: RiskState, verdicts: list[guard.Verdict], blocks: list[str]) -> None:
+    if state.buy_blocked:
+        alerts.risk_alert(db, "daily_loss_block",
+                          f"{d}: daily return {state.daily_return:.2%} breached the limit; every BUY rejected",
+                          {"date": d, "daily_return": state.daily_return}, dedup_key=f"risk:daily_loss:{d}")
+    if state.size_multiplier < 1:
+        alerts.risk_alert(db, "drawdown_sizing",
+                          f"{d}: drawdown {state.drawdown:.2%}; BUY sizes x{state.size_multiplier:g}",
+                          {"date": d, "drawdown": state.drawdown}, dedup_key=f"risk:drawdown:{d}")
+    capped = [v.symbol for v in verdicts if v.reason == "sector_cap"]
+    if capped:
+        alerts.risk_alert(db, "sector_cap", f"{d}: sector cap reached; rejected {', '.join(capped)}",
+                          {"date": d, "symbols": capped}, dedup_key=f"risk:sector_cap:{d}")
+    if blocks and verdicts:
+        events_db.record(db, "risk", "buys_blocked", f"{d}: BUYs blocked: {'; '.join(blocks)}",
+                         {"date": d, "reasons": blocks})
+
+
+def submit(db: DB, broker, o: dict, live: bool = False) -> str:
+    """Phase 2 for one order: look up by client id, place only if absent, record the outcome."""
+    cid = o["client_order_id"]
+    try:
+        checkpoint("execute:before_lookup")
+        st = broker.order_status(cid)
+        if st is None:
+            checkpoint("execute:before_place")
+            req = OrderRequest(cid, o["symbol"], o["side"], o["qty"], date=o["date"])
+            try:
+                st = broker.place(req)
+            except UnknownOutcome as e:
+                # It may have reached the broker: look it up; never resend blindly.
+                with db.transaction():
+                    trading.update_order(db, cid, status="unknown", error=str(e)[:300])
+                events_db.record(db, "warning", "order_unknown_outcome", f"{cid}: {e}", {"client_order_id": cid})
+                st = broker.order_status(cid)
+                if st is None:
+                    return "unknown"
+            if live:
+                log.info("live order %s", json.dumps({"request": req.__dict__, "response": st.to_dict()}, default=str))
+            checkpoint("execute:after_place")
+    except Rejected as e:
+        with db.transaction():
+            trading.update_order(db, cid, status="rejected", error=str(e)[:300])
+            alerts.error_alert(db, "order_rejected", f"{o['side']} {o['symbol']} {o['qty']:g}: {e}",
+                               {"client_order_id": cid, "code": e.code}, dedup_key=f"rejected:{cid}")
+        return "rejected"
+    except BrokerError as e:
+        events_db.record(db, "error", "broker_error", f"{cid}: {e}", {"client_order_id": cid, "kind": e.kind})
+        return "deferred"
+    with db.transaction():
+        apply_order_state(db, st)
+    checkpoint("execute:after_record")
+    return st.status
+
+
+def run_execute(db: DB, settings: Settings, asof: str | None = None, broker=None) -> dict:
+    broker = broker or make_broker(settings, db)
+    sync(db, broker, upto=asof)
+    upto = asof or "9999-12-31"
+    d = trading.latest_pending_date(db, upto)
+    summary: dict = {"status": "ok", "date": d}
+    if d is not None:
+        expired = trading.expire_pending_before(db, d)
+        if expired:
+            events_db.record(db, "warning", "signals_expired", f"{expired} stale pending signal(s) expired before {d}")
+        cash = broker.balance().cash
+        summary.update(vet(db, settings, d, cash))
+    newest = d or db.scalar("SELECT MAX(date) FROM orders WHERE date <= ?", (upto,))
+    results = {}
+    for o in trading.orders_to_submit(db):
+        if newest and o["date"] < newest and o["status"] == "intent":
+            # An intent of an older decision date was never sent: too late to trade it now.
+            with db.transaction():
+                trading.update_order(db, o["client_order_id"], status="expired", error="stale intent")
+            results[o["client_order_id"]] = "expired"
+            continue
+        results[o["client_order_id"]] = submit(db, broker, o, live=settings.mode == "live")
+    summary["orders"] = results
+    if d is None and not results:
+        summary["status"] = "nothing_to_do"
+    return summary
+
+
+def describe(summary: dict) -> str:
+    if summary.get("status") == "nothing_to_do":
+        return "nothing to do: no pending signals"
+    parts = [f"date {summary['date']}", f"sells {summary.get('sells', 0)}",
+             f"buys approved {summary.get('buys_approved', 0)}", f"rejected {summary.get('buys_rejected', 0)}"]
+    if summary.get("buy_blocks"):
+        parts.append("blocked: " + html.escape("; ".join(summary["buy_blocks"])))
+    return ", ".join(parts)

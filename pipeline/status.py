@@ -1,0 +1,55 @@
+"""``status``: what the terminal (`qtx status`) and Telegram (`/status`) show.
+
+``status(db, settings)`` builds a plain dict; other parts add their own keys to it (positions,
+heartbeat, control flags) from their own modules.  Keep values JSON-friendly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from db import bars as bars_db
+from db import runs as runs_db
+from db.core import DB, SCHEMA_VERSION
+
+STAGES = ("collect", "signal", "execute", "report", "reconcile")
+
+
+def data_source_label(sources: dict[str, int]) -> str:
+    """'synthetic', 'csv', 'csv+synthetic', ... or 'none' (names as stored in bars.source)."""
+    return "+".join(sorted(sources)) if sources else "none"
+
+
+def status(db: DB, settings: Any) -> dict[str, Any]:
+    bars = bars_db.bar_stats(db)
+    last = runs_db.last_runs(db)
+    meta = db.meta()
+    runs = {}
+    for stage in [*STAGES, *sorted(set(last) - set(STAGES))]:
+        r = last.get(stage)
+        runs[stage] = None if r is None else {
+            "outcome": r["outcome"], "asof": r["asof"], "started_at": r["started_at"],
+            "ended_at": r["ended_at"], "message": r["message"], "pid": r["pid"]}
+    return {
+        "config": str(Path(settings.config_path)) if settings.config_path else None,
+        "market": settings.market,
+        "mode": settings.mode,
+        "profile": settings.profile,
+        "strategy": settings.strategy.name,
+        "database": {
+            "path": str(db.path),
+            "schema_version": db.schema_version,
+            "schema_version_known": SCHEMA_VERSION,
+            "created_at": meta.get("created_at"),
+        },
+        "data": {
+            "source": data_source_label(bars["sources"]),
+            "symbols": bars["symbols"],
+            "bars": bars["bars"],
+            "first_date": bars["first_date"],
+            "last_date": bars["last_date"],
+            "bars_by_source": bars["sources"],
+        },
+        "runs": runs,
+    }

@@ -1,0 +1,88 @@
+"""Bring qtx's record up to date with the broker: fills, order states, positions.
+
+Every stage that decides or acts syncs first, so it sees the positions after the fills at the
+day's open.  Fills are keyed by the broker's execution id, so a sync that is killed and rerun
+records each fill exactly once.
+"""
+
+from __future__ import annotations
+
+import html
+
+from brokers.base import Fill, OrderState
+from db import DB
+from db import trading
+from pipeline import alerts
+from pipeline.faults import checkpoint
+from sennot.numeric import on_lot_grid
+
+
+def advance_market(broker, upto: str | None) -> list[Fill]:
+    """Let a simulated venue see the bars up to ``upto`` (the paper broker fills at their opens)."""
+    if upto and hasattr(broker, "on_bars"):
+        return broker.on_bars(upto)
+    return []
+
+
+def apply_fill(db: DB, f: Fill, lot: float = 1.0) -> bool:
+    """Record one broker fill and its effect on the order and the position (one transaction)."""
+    with db.transaction():
+        o = trading.order(db, f.client_order_id)
+        reason = o["reason"] if o else "external"
+        if not trading.insert_fill(db, f.to_dict(), reason):
+            return False  # already recorded
+        if o:
+            filled = o["filled_qty"] + f.qty
+            avg = ((o["avg_fill_price"] or 0.0) * o["filled_qty"] + f.price * f.qty) / filled
+            status = "filled" if filled >= o["qty"] - 1e-12 else "partially_filled"
+            if o["status"] in ("cancelled", "rejected", "expired"):
+                status = o["status"]
+            trading.update_order(db, f.client_order_id, filled_qty=filled, avg_fill_price=avg, status=status)
+        p = trading.position(db, f.symbol)
+        if f.side == "BUY":
+            if p is None:
+                trading.upsert_position(db, f.symbol, f.qty, f.price, f.price, f.date, None)
+            else:
+                qty = p["qty"] + f.qty
+                avg = (p["avg_price"] * p["qty"] + f.price * f.qty) / qty
+                # More of the entry order (a partial fill): the entry price is its average.
+                same_entry = p["entry_date"] == f.date
+                trading.upsert_position(db, f.symbol, qty, avg, avg if same_entry else p["entry_price"],
+                                        p["entry_date"], p["armed_date"])
+        elif p is not None:
+            qty = on_lot_grid(p["qty"] - f.qty, lot)
+            if qty > 0:
+                trading.upsert_position(db, f.symbol, qty, p["avg_price"], p["entry_price"],
+                                        p["entry_date"], p["armed_date"])
+            else:
+                trading.delete_position(db, f.symbol)
+        alerts.queue(db, "fill",
+                     f"✅ <b>{f.side}</b> {html.escape(f.symbol)} {f.qty:g} @ {f.price:,.6g} "
+                     f"(fee {f.fee:,.4g}) — {html.escape(reason or '')} [{f.date}]",
+                     dedup_key=f"fill:{f.fill_id}")
+    checkpoint("sync:after_fill")
+    return True
+
+
+def apply_order_state(db: DB, st: OrderState) -> None:
+    trading.update_order(db, st.client_order_id, status=st.status, broker_order_id=st.broker_order_id,
+                         error=st.reject_reason)
+
+
+def sync(db: DB, broker, upto: str | None = None, lots: dict[str, float] | None = None) -> dict:
+    """Record fills the database lacks and refresh the state of our open orders."""
+    advance_market(broker, upto)
+    known = trading.fill_ids(db)
+    new = [f for f in broker.fills() if f.fill_id not in known]
+    for f in new:
+        apply_fill(db, f, (lots or {}).get(f.symbol, 1.0))
+    changed = 0
+    for o in trading.open_orders(db):
+        if o["status"] in ("intent", "unknown"):
+            continue  # execute resolves these (look up, then place)
+        st = broker.order_status(o["client_order_id"])
+        if st is not None and st.status != o["status"]:
+            with db.transaction():
+                apply_order_state(db, st)
+            changed += 1
+    return {"new_fills": len(new), "orders_updated": changed}

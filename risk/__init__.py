@@ -1,0 +1,1 @@
+"""Risk layer: portfolio state, the guard, sizing.  Pure; it outranks the strategy."""

@@ -1,0 +1,89 @@
+"""The spec's comparison rule and lot arithmetic.
+
+Two numbers are *equal* when ``|a - b| <= 1e-9 * max(|a|, |b|)``; every rule comparison goes
+through these helpers so a tie is decided the same way everywhere (one tie decided the other
+way changes every trade after it).  Against zero the rule degenerates to an exact comparison,
+as the spec requires.  Infinities are equal only to themselves.
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+
+import numpy as np
+
+REL_TOL = 1e-9
+
+
+_INF = math.inf
+
+
+def eq(a: float, b: float) -> bool:
+    if a == b:
+        return True
+    d = abs(a - b)
+    # d < inf: an infinity equals only itself; NaN equals nothing.
+    return d < _INF and d <= REL_TOL * max(abs(a), abs(b))
+
+
+def gt(a: float, b: float) -> bool:
+    return a > b and not eq(a, b)
+
+
+def ge(a: float, b: float) -> bool:
+    return a > b or eq(a, b)
+
+
+def lt(a: float, b: float) -> bool:
+    return a < b and not eq(a, b)
+
+
+def le(a: float, b: float) -> bool:
+    return a < b or eq(a, b)
+
+
+# Vectorized forms: NaN (an undefined indicator) compares false, so a rule that needs it fails.
+def v_eq(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        return np.abs(a - b) <= REL_TOL * np.maximum(np.abs(a), np.abs(b))
+
+
+def v_gt(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        return (a > b) & ~v_eq(a, b)
+
+
+def v_ge(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        return (a > b) | v_eq(a, b)
+
+
+def v_lt(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        return (a < b) & ~v_eq(a, b)
+
+
+def v_le(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        return (a < b) | v_eq(a, b)
+
+
+def lot_decimals(lot: float) -> int:
+    exp = Decimal(repr(float(lot))).normalize().as_tuple().exponent
+    return max(0, -int(exp))
+
+
+def floor_to_lot(x: float, lot: float = 1.0) -> float:
+    """``floor(x / lot + 1e-9) * lot``, kept on the lot's decimal grid."""
+    if not x > 0:
+        return 0.0
+    n = math.floor(x / lot + 1e-9)
+    if n <= 0:
+        return 0.0
+    return round(n * lot, lot_decimals(lot))
+
+
+def on_lot_grid(x: float, lot: float = 1.0) -> float:
+    """Snap a quantity already meant to be on the lot grid (removes float residue)."""
+    return round(round(x / lot) * lot, lot_decimals(lot))

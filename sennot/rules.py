@@ -1,0 +1,73 @@
+"""Sennot's entry and exit rules, exactly as trading-rules.md states them.
+
+Entries are vectorized over a symbol's whole history (each value uses only bars up to its own
+index, so there is no look-ahead); exits are evaluated per held position per bar.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sennot import indicators as ind
+from sennot.numeric import floor_to_lot, ge, le, v_ge, v_gt, v_le
+from sennot.params import SennotParams
+from sennot.types import EntryTable, ExitDecision, PositionView, SymbolBars
+
+
+def entry_table(bars: SymbolBars, p: SennotParams) -> EntryTable:
+    close, high, volume = bars.close, bars.high, bars.volume
+
+    trend = v_gt(close, ind.sma(close, p.trend_sma))
+
+    fast, slow = ind.sma(close, p.fast_sma), ind.sma(close, p.slow_sma)
+    vol_mean = ind.mean_prev(volume, p.volume_window)
+    golden_cross = (v_le(ind.shift(fast), ind.shift(slow)) & v_gt(fast, slow)
+                    & v_ge(volume, p.golden_cross_volume * vol_mean))
+
+    breakout = (v_gt(close, ind.max_prev(high, p.breakout_window))
+                & v_gt(volume, p.breakout_volume * vol_mean))
+
+    prev_close = ind.shift(close)
+    ref = ind.max_prev(close, p.pullback_window)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dip = prev_close / ref - 1
+    pullback = (v_ge(dip, np.full_like(dip, p.pullback_min_dip))
+                & v_le(dip, np.full_like(dip, p.pullback_max_dip))
+                & v_gt(close, prev_close))
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        strength = np.where(vol_mean == 0, np.inf, volume / np.where(vol_mean == 0, 1, vol_mean))
+    strength = np.where(np.isnan(vol_mean), np.nan, strength)
+    return EntryTable(trend=trend, breakout=breakout, golden_cross=golden_cross,
+                      pullback=pullback, strength=strength)
+
+
+def exit_decision(pos: PositionView, close: np.ndarray, i: int, p: SennotParams,
+                  lot: float = 1.0) -> ExitDecision | None:
+    """The first exit rule that holds at bar ``i`` of the symbol, or None.
+
+    ``close`` is the symbol's own close series; ``pos.entry_index <= i``.
+    """
+    c = float(close[i])
+    armed = pos.armed_index is not None
+    if not armed and le(c, pos.entry_price * (1 - p.stop_loss)):
+        return ExitDecision("stop_loss", pos.qty)
+    if armed:
+        peak = trailing_peak(pos, close, i)
+        if le(c, peak * (1 - p.trailing_stop)):
+            return ExitDecision("trailing_stop", pos.qty)
+        return None
+    if ge(c, pos.entry_price * (1 + p.take_profit)):
+        return ExitDecision("take_profit", floor_to_lot(pos.qty * p.take_profit_fraction, lot), arm=True)
+    if i - pos.entry_index >= p.time_exit_bars:
+        return ExitDecision("time_exit", pos.qty)
+    return None
+
+
+def trailing_peak(pos: PositionView, close: np.ndarray, i: int) -> float | None:
+    """max(close since arming, arming bar included) up to bar ``i``."""
+    if pos.armed_index is None:
+        return None
+    if pos.peak is not None:  # a running peak kept by the caller (the backtest loop)
+        return max(pos.peak, float(close[i]))
+    return float(np.max(close[pos.armed_index:i + 1]))

@@ -1,0 +1,178 @@
+"""Pure parts of the control plane: HTML splitting, authorization, incident detection, and the
+read-side views behind /positions and /analysis."""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from control import auth, heartbeat
+from control import format as fmt
+from control.outbox_sender import plan, split_html, u16
+
+# -- splitting ----------------------------------------------------------------------------------
+
+
+def _balanced(chunk: str) -> bool:
+    stack = []
+    for m in re.finditer(r"<(/)?([a-z-]+)[^>]*>", chunk):
+        if m.group(1):
+            if not stack or stack.pop() != m.group(2):
+                return False
+        else:
+            stack.append(m.group(2))
+    return not stack
+
+
+def _visible(s: str) -> str:
+    return html.unescape(re.sub(r"<[^>]*>", "", s))
+
+
+def test_short_text_is_one_message():
+    assert split_html("<b>hi</b>") == ["<b>hi</b>"]
+
+
+def test_split_prefers_line_boundaries():
+    text = "\n".join(f"line {i:05d} " + "z" * 60 for i in range(300))
+    parts = split_html(text)
+    assert len(parts) > 1
+    assert all(u16(p) <= 4096 for p in parts)
+    # every part but the last ends at a line end, so no line is cut in two
+    assert all(p.endswith("\n") for p in parts[:-1])
+    assert "".join(parts) == text
+
+
+def test_a_block_spanning_parts_is_closed_and_reopened():
+    text = "<pre>" + "\n".join("row %04d %s" % (i, "y" * 70) for i in range(200)) + "</pre>"
+    parts = split_html(text)
+    assert len(parts) > 1
+    assert all(p.startswith("<pre>") and p.endswith("</pre>") and _balanced(p) for p in parts)
+    assert "".join(_visible(p) for p in parts) == _visible(text)
+
+
+def test_one_huge_line_is_cut_between_entities_not_inside():
+    text = "<i>" + "a&lt;b &amp; " * 2000 + "</i>"
+    parts = split_html(text)
+    assert all(u16(p) <= 4096 and _balanced(p) for p in parts)
+    for p in parts:
+        assert not re.search(r"&[#\w]*$", p.removesuffix("</i>"))  # no entity cut at the end
+        assert not re.match(r"^[#\w]*;", p.removeprefix("<i>"))  # nor at the start
+    assert "".join(_visible(p) for p in parts) == _visible(text)
+
+
+def test_astral_characters_count_twice():
+    text = "😀" * 3000  # 6000 UTF-16 units
+    parts = split_html(text)
+    assert [u16(p) for p in parts] == [4096, 1904]
+    assert "".join(parts) == text
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["", "b", "i", "code"]),
+                          st.text(alphabet=st.characters(blacklist_categories=("Cs",)),
+                                  max_size=900)), max_size=40),
+       st.integers(min_value=64, max_value=4096))
+def test_split_keeps_every_visible_character_and_valid_markup(pieces, limit):
+    text = "".join(f"<{t}>{html.escape(s, quote=False)}</{t}>" if t else html.escape(s, quote=False)
+                   for t, s in pieces)
+    parts = split_html(text, limit)
+    assert all(u16(p) <= limit for p in parts)
+    assert all(_balanced(p) for p in parts)
+    # Whitespace-only parts are dropped (Telegram refuses empty messages); nothing else is.
+    assert "".join(_visible(p) for p in parts).strip() == _visible(text).strip() or \
+        re.sub(r"\s", "", "".join(_visible(p) for p in parts)) == re.sub(r"\s", "", _visible(text))
+
+
+def test_photo_caption_over_1024_goes_as_separate_text():
+    units = plan({"text": "x" * 1500, "photo": b"png"}, [1, 2])
+    assert [(u.chat_id, u.kind, u.text is None) for u in units] == [
+        (1, "photo", True), (1, "text", False), (2, "photo", True), (2, "text", False)]
+    assert plan({"text": "short", "photo": b"png"}, [1])[0].text == "short"
+
+
+# -- authorization ------------------------------------------------------------------------------
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+def test_only_allowed_chats_and_users():
+    ok = auth.Who(chat_id=10, user_id=5)
+    assert auth.decide(ok, NOW, [10]).allowed
+    assert not auth.decide(auth.Who(chat_id=11, user_id=5), NOW, [10]).allowed
+    assert not auth.decide(auth.Who(chat_id=None, user_id=5), NOW, [10]).allowed
+    assert auth.decide(ok, NOW, [10], [5]).allowed
+    assert not auth.decide(auth.Who(chat_id=10, user_id=6), NOW, [10], [5]).allowed
+    assert not auth.decide(auth.Who(chat_id=10, user_id=None), NOW, [10], [5]).allowed
+    assert not auth.decide(ok, NOW, []).allowed  # nobody configured: nobody served
+
+
+def test_old_commands_are_stale_only_for_allowed_senders():
+    old = auth.Who(chat_id=10, user_id=5, sent_at=NOW - timedelta(seconds=301))
+    fresh = auth.Who(chat_id=10, user_id=5, sent_at=NOW - timedelta(seconds=299))
+    assert auth.decide(old, NOW, [10], stale_seconds=300).stale
+    assert not auth.decide(fresh, NOW, [10], stale_seconds=300).stale
+    assert not auth.decide(old, NOW, [10], stale_seconds=0).stale  # 0 turns the check off
+
+
+def test_stranger_key_is_per_sender_per_day():
+    a = auth.Who(chat_id=1, user_id=7)
+    assert auth.stranger_key(a, "2026-11-23") != auth.stranger_key(a, "2026-11-24")
+    assert auth.stranger_key(a, "2026-11-23") != auth.stranger_key(auth.Who(1, 8), "2026-11-23")
+
+
+# -- incidents ----------------------------------------------------------------------------------
+
+SLOT = datetime(2026, 11, 23, 0, 5, tzinfo=UTC)
+GRACE = timedelta(minutes=30)
+
+
+def _run(stage, outcome="ok", started="2026-11-22T00:05:00Z", rid=1, last_ok=None):
+    return {"stage": stage, "id": rid, "outcome": outcome, "started_at": started, "ended_at": started,
+            "message": None, "last_ok_id": rid if outcome == "ok" else None,
+            "last_ok_started": last_ok if last_ok is not None else (started if outcome == "ok" else None)}
+
+
+def test_late_only_after_the_grace_and_once_per_slot():
+    runs = [_run("collect")]
+    slots = {"collect": SLOT}
+    assert heartbeat.incidents(runs, slots, GRACE, SLOT + timedelta(minutes=29)) == []
+    inc = heartbeat.incidents(runs, slots, GRACE, SLOT + timedelta(minutes=31))
+    assert [(i.stage, i.kind) for i in inc] == [("collect", "late")]
+    later = heartbeat.incidents(runs, slots, GRACE, SLOT + timedelta(hours=5))
+    assert [i.key for i in later] == [i.key for i in inc]  # same incident, same dedup key
+
+
+def test_a_run_at_the_slot_is_not_late_and_before_baseline_nothing_is_expected():
+    done = [_run("collect", started="2026-11-23T00:04:00Z")]  # launchd a minute early
+    assert heartbeat.incidents(done, {"collect": SLOT}, GRACE, SLOT + timedelta(hours=1)) == []
+    assert heartbeat.incidents([], {"collect": SLOT}, GRACE, SLOT + timedelta(hours=1),
+                               baseline=SLOT + timedelta(minutes=1)) == []
+    never = heartbeat.incidents([], {"collect": SLOT}, GRACE, SLOT + timedelta(hours=1), baseline=SLOT)
+    assert [i.kind for i in never] == ["late"] and "never" in never[0].message
+
+
+def test_each_failed_run_is_one_incident():
+    a = heartbeat.incidents([_run("signal", "failed", rid=3)], {}, GRACE, SLOT)
+    b = heartbeat.incidents([_run("signal", "failed", rid=4)], {}, GRACE, SLOT)
+    assert [i.kind for i in a] == ["failed"] and a[0].key != b[0].key
+    assert heartbeat.incidents([_run("signal", "skipped", rid=5)], {}, GRACE, SLOT) == []
+
+
+def test_stage_alert_escapes_the_message():
+    inc = heartbeat.Incident("collect", "failed", "k", "<b>bad</b> & worse")
+    assert "&lt;b&gt;bad&lt;/b&gt; &amp; worse" in fmt.stage_alert(inc)
+
+
+@pytest.mark.parametrize("value", ["<script>", "a&b", "</b>"])
+def test_formatters_escape_every_value(value):
+    rows = [{"symbol": value, "qty": 1, "avg_price": 1, "last_price": 1, "last_date": value, "pnl": 0,
+             "pnl_pct": 0, "days_held": 1, "armed": False, "stop_level": 1, "take_profit_level": 1,
+             "trailing_level": None, "peak": None, "armed_date": None}]
+    out = fmt.positions(rows)
+    assert html.escape(value, quote=False) in out
+    assert _balanced(out) and "<script>" not in out
