@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import ROUND_DOWN, ROUND_UP, Decimal, InvalidOperation
 
 import requests
@@ -251,6 +251,9 @@ class BybitBroker:
                     f"live mode on Bybit needs API keys: environment variable {names} "
                     f"{'is' if len(missing) == 1 else 'are'} not set "
                     f"(config keys bybit.api_key_env / bybit.api_secret_env name them)")
+        # Bybit allows about 10 creates a second per symbol on spot and 600 requests per 5 s
+        # per IP: one request every 0.1 s stays far below both.
+        kw.setdefault("min_interval", 0.1)
         return cls(
             key or None, secret or None,
             category=section.category, network=section.network, endpoint=section.endpoint,
@@ -459,7 +462,7 @@ class BybitBroker:
     def bars(self, symbol: str, start: str | None = None, end: str | None = None) -> list[Bar]:
         """Closed daily bars, ascending, dated by the UTC date of the candle start.
 
-        Pages back from ``end`` (or now) with ``limit=1000``.  The still-open candle (the
+        Pages back from ``end`` (or now), at most 1000 candles a request.  The still-open candle (the
         newest row when the range reaches now, or any row whose period has not ended) is
         never returned."""
         step = interval_ms(self.interval)
@@ -468,13 +471,18 @@ class BybitBroker:
         start_ms = _date_ms(start) if start else None
         end_ms = min(_date_ms(end) + DAY_MS - 1 if end else now, now)
         seen: dict[int, list] = {}
+        if start_ms is not None and start_ms > end_ms:
+            return []
         first = True
         cursor_end = end_ms
         while True:
-            params = {"category": self.category, "symbol": symbol, "interval": self.interval,
-                      "end": cursor_end, "limit": KLINE_LIMIT}
+            # Only ``end`` + ``limit`` (the newest ``limit`` candles up to ``end``): unambiguous
+            # paging; with a start, ask for no more candles than the range holds.
+            limit = KLINE_LIMIT
             if start_ms is not None:
-                params["start"] = start_ms
+                limit = max(1, min(KLINE_LIMIT, (cursor_end - start_ms) // step + 2))
+            params = {"category": self.category, "symbol": symbol, "interval": self.interval,
+                      "end": cursor_end, "limit": limit}
             page = self._call("get_kline", params).get("list") or []
             if not page:
                 break
@@ -488,7 +496,7 @@ class BybitBroker:
                 if t + step <= now and (start_ms is None or t >= start_ms) and t <= end_ms:
                     seen[t] = r
             oldest = min(int(r[0]) for r in page)
-            if len(page) < KLINE_LIMIT or (start_ms is not None and oldest <= start_ms):
+            if len(page) < limit or (start_ms is not None and oldest <= start_ms):
                 break
             cursor_end = oldest - 1
         bars = []
@@ -604,9 +612,12 @@ class BybitBroker:
         )
 
     def order_status(self, client_order_id: str) -> OrderState | None:
+        params = {"category": self.category, "orderLinkId": client_order_id}
+        if self.category == "linear":
+            params["settleCoin"] = self.quote_coin
         for method in ("get_open_orders", "get_order_history"):
             try:
-                rows = self._call(method, {"category": self.category, "orderLinkId": client_order_id}).get("list") or []
+                rows = self._call(method, params).get("list") or []
             except NotFound:
                 rows = []
             rows = [r for r in rows if r.get("orderLinkId") == client_order_id]
@@ -752,13 +763,3 @@ class BybitBroker:
                                 avg_price=float(_dec(p.get("avgPrice")))))
         return out
 
-
-def closed_bars_since(broker: BybitBroker, symbol: str, start: str, end: str | None) -> list[Bar]:
-    """Convenience for collectors: bars in [start, end] (dates), closed only."""
-    if end and start > end:
-        return []
-    return broker.bars(symbol, start=start, end=end)
-
-
-def next_day(d: str) -> str:
-    return (date.fromisoformat(d) + timedelta(days=1)).isoformat()

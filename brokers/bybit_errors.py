@@ -36,7 +36,7 @@ TABLE: list[tuple[str, str, str]] = [
     ("0", "OK", "-"),
     ("10002", "request timestamp outside recv_window (clock skew)", "Transient: retried (wider recv_window)"),
     ("10006, 10018, 170005", "too many requests (UID / IP)", "RateLimited: waits for X-Bapi-Limit-Reset-Timestamp, retried"),
-    ("10000, 10016, 170007, 170146", "server error / busy", "Transient: retried for reads only"),
+    ("10000, 10016, 170007, 170146", "server error / busy", "reads: Transient (retried); writes: UnknownOutcome (looked up)"),
     ("10003-10005, 10007-10010, 10029, 33004", "key invalid, signature, permission, IP not allowed, expired", "AuthError: never retried"),
     ("110001, 170213, 170142", "order does not exist / too late to cancel", "NotFound"),
     ("110072, 170141", "duplicate orderLinkId", "already placed: the order is looked up and returned"),

@@ -5,11 +5,10 @@ from __future__ import annotations
 from contextlib import nullcontext
 from datetime import date
 from pathlib import Path
-from typing import Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from cli.common import EXIT_USAGE, ctx_of, emit_json, err, fail, guarded, out
@@ -35,11 +34,11 @@ def _bad(value: str, option: str) -> None:
 @app.command()
 def collect(
     ctx: typer.Context,
-    source: Optional[str] = typer.Option(
+    source: str | None = typer.Option(
         None, "--source", help="csv, or a market feed (default: the configured market's own feed)."),
-    path: Optional[Path] = typer.Option(
+    path: Path | None = typer.Option(
         None, "--path", help="With --source csv: a folder of <SYMBOL>.csv files (+ optional sectors.csv)."),
-    asof: Optional[str] = typer.Option(None, "--asof", help="Act as of this date (YYYY-MM-DD): store nothing dated after it."),
+    asof: str | None = typer.Option(None, "--asof", help="Act as of this date (YYYY-MM-DD): store nothing dated after it."),
     as_json: bool = typer.Option(False, "--json", help="Print the import summary as one JSON document."),
 ) -> None:
     """Import daily bars: one collect stage run (locked, recorded in runs).
@@ -52,7 +51,9 @@ def collect(
     """
     from pipeline.collect import CollectUsageError, CsvFormatError, resolve_source
     from pipeline.collect import collect as run_collect
-    from pipeline.stage import run_stage
+    from pipeline.stage import StageBusy, run_stage
+    from pipeline.sync import after_collect
+    from pipeline.windows_gate import gate
 
     asof = check_date(asof)
     app_ctx = ctx_of(ctx)
@@ -77,16 +78,36 @@ def collect(
                     if prog is not None:
                         prog.update(task, completed=done, total=total, description=label)
 
-                summary = run_collect(db, s, source=source, path=path, asof=asof, progress=progress)
+                day = asof
+                if source is None:  # the scheduled market feed keeps to its window
+                    verdict = gate(db, s, "collect", asof)
+                    if not verdict.ok:
+                        run.skip(verdict.reason)
+                        summary = {"status": "skipped", "stage": "collect", "reason": verdict.reason}
+                        return _show(summary, as_json)
+                    day = asof or verdict.asof
+                summary = run_collect(db, s, source=source, path=path, asof=day, progress=progress)
+                summary["paper"] = after_collect(db, s, day)
                 run.note(_one_line(summary))
         except (CollectUsageError, CsvFormatError) as e:
             fail(str(e), EXIT_USAGE)
-        if as_json:
-            emit_json(summary)
-        else:
-            render(summary)
+        except StageBusy as e:  # another collect is at work: nothing to do (exit 0)
+            err.print(str(e), highlight=False, soft_wrap=True)
+            if as_json:
+                emit_json({"status": "busy", "stage": "collect", "reason": str(e)})
+            return
+        _show(summary, as_json)
 
     guarded(body)
+
+
+def _show(summary: dict, as_json: bool) -> None:
+    if as_json:
+        emit_json(summary)
+    elif summary.get("status") == "skipped":
+        out.print(f"collect: skipped: {summary['reason']}")
+    else:
+        render(summary)
 
 
 def _one_line(s: dict) -> str:

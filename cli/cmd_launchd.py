@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from datetime import date
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -101,12 +100,12 @@ def _commands(title: str, cmds: list[str]) -> None:
 def print_cmd(
     ctx: typer.Context,
     daemon: bool = typer.Option(True, "--daemon/--agent", help=DAEMON_HELP),
-    tz: Optional[str] = typer.Option(None, "--tz", help=TZ_HELP),
-    qtx: Optional[str] = typer.Option(None, "--qtx", help=QTX_HELP),
-    env_file: Optional[str] = typer.Option(None, "--env-file", help=ENV_HELP),
+    tz: str | None = typer.Option(None, "--tz", help=TZ_HELP),
+    qtx: str | None = typer.Option(None, "--qtx", help=QTX_HELP),
+    env_file: str | None = typer.Option(None, "--env-file", help=ENV_HELP),
     no_env_file: bool = typer.Option(False, "--no-env-file", help="Do not reference a secrets file."),
-    user: Optional[str] = typer.Option(None, "--user", help=USER_HELP),
-    dir_: Optional[str] = typer.Option(None, "--dir", help="Show paths in this directory."),
+    user: str | None = typer.Option(None, "--user", help=USER_HELP),
+    dir_: str | None = typer.Option(None, "--dir", help="Show paths in this directory."),
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Show the plists `install` would write (nothing is written), the warnings about the
@@ -134,13 +133,13 @@ def print_cmd(
 def install_cmd(
     ctx: typer.Context,
     daemon: bool = typer.Option(True, "--daemon/--agent", help=DAEMON_HELP),
-    dir_: Optional[str] = typer.Option(
+    dir_: str | None = typer.Option(
         None, "--dir", help="Write here instead of /Library/LaunchDaemons or ~/Library/LaunchAgents."),
-    tz: Optional[str] = typer.Option(None, "--tz", help=TZ_HELP),
-    qtx: Optional[str] = typer.Option(None, "--qtx", help=QTX_HELP),
-    env_file: Optional[str] = typer.Option(None, "--env-file", help=ENV_HELP),
+    tz: str | None = typer.Option(None, "--tz", help=TZ_HELP),
+    qtx: str | None = typer.Option(None, "--qtx", help=QTX_HELP),
+    env_file: str | None = typer.Option(None, "--env-file", help=ENV_HELP),
     no_env_file: bool = typer.Option(False, "--no-env-file", help="Do not reference a secrets file."),
-    user: Optional[str] = typer.Option(None, "--user", help=USER_HELP),
+    user: str | None = typer.Option(None, "--user", help=USER_HELP),
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Write the plists (0644) for the configured market and mode, remove stale ones of the same
@@ -178,8 +177,8 @@ def install_cmd(
 def uninstall_cmd(
     ctx: typer.Context,
     daemon: bool = typer.Option(True, "--daemon/--agent", help=DAEMON_HELP),
-    dir_: Optional[str] = typer.Option(None, "--dir", help="Remove from this directory instead."),
-    user: Optional[str] = typer.Option(None, "--user", help=USER_HELP),
+    dir_: str | None = typer.Option(None, "--dir", help="Remove from this directory instead."),
+    user: str | None = typer.Option(None, "--user", help=USER_HELP),
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Remove this market and mode's plists and print the launchctl bootout commands that

@@ -32,12 +32,13 @@ def _run(ctx: typer.Context, stage: str, asof: str | None, as_json: bool,
         s, db = app_ctx.settings, app_ctx.db
         try:
             with run_stage(db, s, stage, asof) as run:
-                verdict = gate(s, stage, asof)
+                verdict = gate(db, s, stage, asof)
                 if not verdict.ok:
                     run.skip(verdict.reason)
                     result = {"status": "skipped", "stage": stage, "reason": verdict.reason}
                 else:
-                    result = fn(db, s, verdict.asof)
+                    # Without --asof the calendar's market date stands in for it.
+                    result = fn(db, s, asof or verdict.asof)
                     run.note(_summary_line(result))
         except StageBusy as e:
             err.print(str(e), highlight=False)
@@ -91,6 +92,7 @@ def signal(
 def execute(
     ctx: typer.Context,
     asof: Optional[str] = typer.Option(None, "--asof", help=ASOF_HELP),
+    yes: bool = typer.Option(False, "--yes", help="Confirm the first live run of this database without a prompt."),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Vet the pending signals with the risk guard (every verdict and reason recorded), write
@@ -105,7 +107,35 @@ def execute(
         for cid, status in (r.get("orders") or {}).items():
             out.print(f"  {cid}: {status}")
 
-    _run(ctx, "execute", asof, as_json, lambda db, s, a: run_execute(db, s, a), render)
+    def act(db, s, a):
+        from pipeline.catchup import must_reconcile_first
+
+        confirm_live(db, s, yes)
+        # Scheduled runs (no --asof) reconcile first after downtime; replays need not.
+        return run_execute(db, s, a, reconcile_first=asof is None and must_reconcile_first(db, conf=s))
+
+    _run(ctx, "execute", asof, as_json, act, render)
+
+
+def confirm_live(db, s, yes: bool) -> None:
+    """The first live run of a database asks once (or takes --yes); the answer is kept."""
+    import sys
+
+    from cli.common import EXIT_USAGE, fail
+    from db import events as events_db
+
+    if s.mode != "live" or db.meta().get("live_confirmed"):
+        return
+    if not yes:
+        if not sys.stdin.isatty():
+            fail(f"first live run of {db.path}: confirm on a terminal or pass --yes", EXIT_USAGE)
+        answer = typer.prompt(f"Trade LIVE on {s.market} ({s.bybit.network if s.market == 'bybit' else 'kiwoom'}) "
+                              f"with orders up to {s.risk.max_order_notional:,.0f} each? Type 'live' to confirm")
+        if answer.strip().lower() != "live":
+            fail("live trading not confirmed", EXIT_USAGE)
+    with db.transaction():
+        db.set_meta("live_confirmed", "yes")
+        events_db.record(db, "warning", "live_confirmed", f"live trading confirmed for {db.path}")
 
 
 @app.command()

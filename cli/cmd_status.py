@@ -15,7 +15,7 @@ def status(
     as_json: bool = typer.Option(False, "--json", help="Print the status as one JSON document."),
 ) -> None:
     """Show the config in use, market, mode, profile, database, stored bars and last runs."""
-    from pipeline.status import status as build_status
+    from pipeline.service import status as build_status  # + switches, metrics, orders, listener
 
     app_ctx = ctx_of(ctx)
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import signal
 import threading
-from typing import Optional
 
 import typer
 from rich.table import Table
 
 from cli.common import EXIT_FAILED, ctx_of, emit_json, err, fail, guarded, out
 from cli.main import app
+from pipeline.config import ConfigError
 
 
 @app.command("telegram")
@@ -34,12 +34,18 @@ def telegram_cmd(
     def body():
         settings = c.settings
         if drain:
-            res = asyncio.run(listener.drain(settings))
+            try:
+                res = asyncio.run(listener.drain(settings))
+            except ConfigError:
+                raise
+            except Exception as e:  # noqa: BLE001 - a clear line, never a traceback with secrets
+                fail(listener.redact(f"cannot deliver the outbox: {type(e).__name__}: {e}"))
             if json_out:
                 emit_json(res)
             else:
-                err.print(f"sent {res['sent']}, failed {res['failed']}")
-            if res["failed"]:
+                err.print(f"sent {res['sent']}, failed {res['failed']}"
+                          + (", some still pending (Telegram unreachable?)" if res["pending"] else ""))
+            if res["failed"] or res["pending"]:
                 raise typer.Exit(EXIT_FAILED)
             return
         stop = threading.Event()
@@ -47,10 +53,9 @@ def telegram_cmd(
             signal.signal(sig, lambda *_: stop.set())
         try:
             asyncio.run(listener.run(settings, stop))
-        except Exception as e:  # noqa: BLE001 - report and exit 1, never a traceback with secrets
-            from pipeline.config import ConfigError
-            if isinstance(e, ConfigError):
-                raise
+        except ConfigError:
+            raise
+        except Exception as e:  # noqa: BLE001 - exit 1 (launchd restarts it), no secrets printed
             fail(listener.redact(f"telegram listener stopped: {type(e).__name__}: {e}"))
 
     guarded(body)
@@ -69,7 +74,7 @@ def _pct(v) -> str:
 @app.command("positions")
 def positions_cmd(
     ctx: typer.Context,
-    asof: Optional[str] = typer.Option(None, "--asof", help="Value at this date's closes (YYYY-MM-DD)."),
+    asof: str | None = typer.Option(None, "--asof", help="Value at this date's closes (YYYY-MM-DD)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON document instead of a table."),
 ) -> None:
     """Open positions: quantity, average and last price, P&L, days held, stop / trailing levels
@@ -99,7 +104,7 @@ def positions_cmd(
 def analysis_cmd(
     ctx: typer.Context,
     days: int = typer.Option(30, "--days", min=1, help="Look back this many calendar days."),
-    asof: Optional[str] = typer.Option(None, "--asof", help="End date (default: the latest bar)."),
+    asof: str | None = typer.Option(None, "--asof", help="End date (default: the latest bar)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON document instead of tables."),
 ) -> None:
     """Sennot summary (Telegram's /analysis): signals by rule, approval rate and rejections by

@@ -35,6 +35,15 @@ def _root(
 ) -> None:
     setup_logging(verbose)
     ctx.obj = AppContext(config_path=config)
+    # Secrets from the 0600 file launchd points at ($QTX_ENV_FILE), before anything needs them.
+    from cli.common import EXIT_USAGE, err, fail
+    from pipeline.config import ConfigError
+    from pipeline.envfile import load_from_environment
+
+    try:
+        load_from_environment(warn=lambda m: err.print(f"warning: {m}", highlight=False))
+    except ConfigError as e:
+        fail(str(e), EXIT_USAGE)
 
 
 # Each command module registers itself on ``app`` when imported.  One line per module keeps

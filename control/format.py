@@ -84,7 +84,9 @@ def status(s: dict, now_age=None) -> str:
     if m:
         lines.append(f"Equity: <code>{e(num(m['equity']))}</code> ({e(m['date'])})")
         lines.append(f"Day P&amp;L: <code>{e(num(m.get('day_pnl')))}</code> ({e(pct(m.get('day_return')))})")
-        lines.append(f"Drawdown: {e(pct(m.get('drawdown')))} · size ×{e(num(m.get('size_multiplier')))}")
+        dd = m.get("drawdown")
+        lines.append(f"Drawdown: {'–' if dd is None else f'{float(dd) * 100:.2f}%'} · "
+                     f"size ×{e(num(m.get('size_multiplier')))}")
     else:
         lines.append("Equity: no daily metrics yet")
     orders = s.get("open_orders") or []
@@ -142,7 +144,8 @@ def analysis(a: dict) -> str:
     lines.append(f"Exit signals by rule: {sells}")
     ap = a["approval"]
     lines.append(f"Risk: {ap['approved']}/{ap['approved'] + ap['rejected']} approved"
-                 f" ({e(pct(ap['approval_rate']) if ap['approval_rate'] is not None else '–')})")
+                 f" ({e(_rate(ap['approval_rate']))})"
+                 + (f", {ap['pending']} pending" if ap.get("pending") else ""))
     if ap["rejections_by_reason"]:
         lines.append("  rejected: " + ", ".join(f"{e(k)} {v}" for k, v in ap["rejections_by_reason"].items()))
     tr = a["trades"]

@@ -36,6 +36,8 @@ from pipeline.config import Settings
 
 log = logging.getLogger("qtx.telegram")
 
+STRANGER_EVENTS_PER_DAY = 100
+
 
 @dataclass
 class ListenerState:
@@ -44,6 +46,7 @@ class ListenerState:
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     sender: object | None = None
     clock: object = None  # tests may replace: () -> aware datetime
+    redact: object = staticmethod(lambda s: s)  # removes the bot token from error texts
 
     def now(self) -> datetime:
         return self.clock() if self.clock else datetime.now(UTC)
@@ -78,10 +81,12 @@ async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if not verdict.allowed:
         day = now.strftime("%Y-%m-%d")
         key = auth.stranger_key(who, day)
-        events_db.record(st.db, "security", "unauthorized",
-                         f"refused update from chat {who.chat_id} user {who.user_id}",
-                         {"key": key, "chat_id": who.chat_id, "user_id": who.user_id,
-                          "username": who.username, "text": (who.text or "")[:100]})
+        # Every refusal is logged, up to a cap per stranger per day so a flood cannot fill the disk.
+        if events_db.count_since(st.db, "unauthorized", f"{day}T00:00:00", key=key) < STRANGER_EVENTS_PER_DAY:
+            events_db.record(st.db, "security", "unauthorized",
+                             f"refused update from chat {who.chat_id} user {who.user_id}",
+                             {"key": key, "chat_id": who.chat_id, "user_id": who.user_id,
+                              "username": who.username, "text": (who.text or "")[:100]})
         outbox_db.enqueue(st.db, "security", fmt.stranger_alert(who, day), dedup_key=key)
         log.warning("refused an update from chat %s user %s", who.chat_id, who.user_id)
         raise ApplicationHandlerStop  # the stranger gets nothing, not even a callback answer
@@ -185,16 +190,19 @@ async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     st = context.application.bot_data.get("qtx")
     err = context.error
-    log.error("handler error: %s: %s", type(err).__name__, err)
+    text = f"{type(err).__name__}: {err}"
     if st is not None:
-        events_db.record(st.db, "error", "telegram_handler_error", f"{type(err).__name__}: {err}")
+        text = st.redact(text)
+    log.error("handler error: %s", text)
+    if st is not None:
+        events_db.record(st.db, "error", "telegram_handler_error", text)
     if isinstance(update, Update) and update.effective_chat and st is not None:
         who = auth.identify(update)
         tg = st.settings.telegram
         if auth.is_allowed(who, tg.allowed_chat_ids, tg.allowed_user_ids):
             try:
                 await _send(context.bot, update.effective_chat.id,
-                            f"❌ {fmt.e(type(err).__name__)}: {fmt.e(str(err)[:300])}")
+                            f"❌ {fmt.e(text[:300])}")
             except Exception:  # the error report itself failing must not loop
                 pass
 

@@ -68,7 +68,8 @@ def incidents(runs: Iterable[dict], slots: Mapping[str, datetime | None], grace:
             continue  # under way (a long collect); it becomes a failure or a success
         slot_utc = slot.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")
         since = f"last success {r['last_ok_started']}" if last_ok else "it never succeeded"
+        local = slot.strftime("%Y-%m-%d %H:%M %Z").strip()
         out.append(Incident(stage, "late", f"hb:late:{stage}:{slot_utc}",
-                            f"{stage} was due at {slot_utc} and has not run successfully "
+                            f"{stage} was due at {local} and has not run successfully "
                             f"({since}; grace {int(grace.total_seconds() // 60)} min)"))
     return out

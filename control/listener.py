@@ -25,10 +25,9 @@ from control import format as fmt
 from control import handlers
 from control.heartbeat import incidents, parse_ts
 from control.outbox_sender import OutboxSender
-from db import DB, open_db
+from db import DB, open_db, readside
 from db import events as events_db
 from db import outbox as outbox_db
-from db import readside
 from db import telegram as telegram_db
 from pipeline.config import ConfigError, Settings, read_secret
 
@@ -165,6 +164,11 @@ def check_stages(st: handlers.ListenerState) -> list:
     return new
 
 
+class _JobContext:  # what the job callbacks read from PTB's context, for a direct call
+    def __init__(self, app: Application):
+        self.application = app
+
+
 async def _heartbeat_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     try:
         check_stages(context.application.bot_data["qtx"])
@@ -185,7 +189,7 @@ async def run(settings: Settings, stop: threading.Event | None = None, *,
     stop = stop or threading.Event()
     db = open_db(settings.db_path, market=settings.market, mode=settings.mode)
     app = build_application(settings, token)
-    st = handlers.ListenerState(db=db, settings=settings, clock=clock)
+    st = handlers.ListenerState(db=db, settings=settings, clock=clock, redact=redact)
     st.sender = OutboxSender(db, app.bot, tg.allowed_chat_ids, tg.max_send_attempts, redact=redact)
     app.bot_data["qtx"] = st
     app.bot_data["outbox_lock"] = asyncio.Lock()
@@ -193,7 +197,7 @@ async def run(settings: Settings, stop: threading.Event | None = None, *,
         async with app:  # initialize (getMe) ... shutdown
             await app.bot.set_my_commands([BotCommand(c, d) for c, d in fmt.COMMANDS])
             jq = app.job_queue
-            check_stages(st)  # at once: an incident that happened while down is not delayed
+            await _heartbeat_job(_JobContext(app))  # at once: an incident from the downtime
             jq.run_repeating(_heartbeat_job, interval=tg.heartbeat_check_seconds,
                              first=tg.heartbeat_check_seconds, name="heartbeat")
             jq.run_repeating(_outbox_job, interval=tg.outbox_poll_seconds, first=0.2,

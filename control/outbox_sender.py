@@ -221,6 +221,7 @@ class OutboxSender:
         """Send what is pending.  ``wait``: sleep through a 429 instead of returning (for
         ``qtx telegram --drain``).  Returns counts and whether something is still pending."""
         result = {"sent": 0, "failed": 0, "pending": False, "retry_after": None}
+        stalls = 0  # consecutive passes that made no progress (network down, refusals)
         while True:
             if time.monotonic() < self.not_before:
                 if not wait:
@@ -239,9 +240,12 @@ class OutboxSender:
                 else:  # blocked: keep order, try later
                     result["pending"] = True
                     result["retry_after"] = max(0.0, self.not_before - time.monotonic())
-                    if not wait:
+                    stalls += 1
+                    if not wait or stalls > self.max_attempts:
                         return result
                     break
+                stalls = 0
+                result["pending"] = False
 
     async def _deliver(self, msg: dict, wait: bool) -> str:
         units = plan(msg, self.chat_ids)

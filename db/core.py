@@ -8,8 +8,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Iterator
 
-import sqlite_utils
-
 from db.schema import SCHEMA_VERSION, current_version, migrate
 
 
@@ -31,7 +29,17 @@ class DB:
     def __init__(self, path: str | Path, conn: sqlite3.Connection):
         self.path = Path(path)
         self.conn = conn
-        self.su = sqlite_utils.Database(conn)
+        self._su = None
+
+    @property
+    def su(self):
+        """sqlite-utils over the same connection (imported on first use: it pulls in pandas,
+        which a short stage such as ``execute`` does not otherwise need)."""
+        if self._su is None:
+            import sqlite_utils
+
+            self._su = sqlite_utils.Database(self.conn)
+        return self._su
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -64,6 +72,10 @@ class DB:
     @property
     def schema_version(self) -> int:
         return current_version(self.conn)
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.conn.execute("INSERT INTO meta(key, value) VALUES (?, ?) "
+                          "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
 
     def meta(self) -> dict[str, str]:
         return {r["key"]: r["value"] for r in self.query("SELECT key, value FROM meta")}

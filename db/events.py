@@ -46,3 +46,13 @@ def count_since(db: DB, kind: str, since: str, key: str | None = None) -> int:
         "SELECT COUNT(*) FROM events WHERE kind = ? AND ts >= ? AND json_extract(data, '$.key') = ?",
         (kind, since, key),
     )
+
+
+def last_matching(db: DB, kind: str, field: str, value: Any) -> dict | None:
+    """The newest event of ``kind`` whose ``data.<field>`` equals ``value`` (data decoded)."""
+    row = db.one(
+        "SELECT id, ts, level, kind, message, data FROM events WHERE kind = ? "
+        f"AND json_extract(data, '$.{field}') = ? ORDER BY id DESC LIMIT 1", (kind, value))
+    if row:
+        row["data"] = json.loads(row["data"]) if row["data"] else None
+    return row

@@ -1,1 +1,1 @@
-
+"""The macOS schedule: the job table (``schedule``), plists (``plists``), install (``install``)."""

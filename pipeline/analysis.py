@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from datetime import date, timedelta
 
-from db import DB
-from db import readside
+from db import DB, readside
 from pipeline.config import Settings
 from pipeline.positions_view import positions as positions_view
 

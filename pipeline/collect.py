@@ -7,6 +7,7 @@ default when no source is given.  Every source stores nothing dated after ``asof
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections import Counter
 from collections.abc import Callable
@@ -34,7 +35,8 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int, int, str], None]
 
 # Market feeds: source name -> collect function (db, settings, asof, progress) -> summary dict.
-# The Bybit and Kiwoom adapters add themselves here.
+# A feed lives in ``pipeline/collect_<source>.py`` and adds itself here when imported; collect
+# imports it on first use.
 FEEDS: dict[str, Callable[..., dict[str, Any]]] = {}
 # The feed a market uses when `qtx collect` is given no --source.
 MARKET_FEED = {"krx": "kiwoom", "bybit": "bybit"}
@@ -52,10 +54,23 @@ def resolve_source(settings: Any, source: str | None, path: str | Path | None = 
             raise CollectUsageError("--source csv needs --path DIR (a folder of <SYMBOL>.csv files)")
         if not Path(path).is_dir():
             raise CollectUsageError(f"--path {path}: not a directory")
-    elif source not in FEEDS:
+    elif source not in FEEDS and not _load_feed(source):
         known = ", ".join(["csv", *sorted(FEEDS)])
         raise CollectUsageError(f"no collector for source {source!r} yet (available: {known})")
     return source
+
+
+def _load_feed(source: str) -> bool:
+    """Import ``pipeline.collect_<source>`` (which registers itself in FEEDS), if it exists."""
+    if not source.isidentifier():
+        return False
+    try:
+        importlib.import_module(f"pipeline.collect_{source}")
+    except ModuleNotFoundError as e:
+        if e.name != f"pipeline.collect_{source}":
+            raise
+        return False
+    return source in FEEDS
 
 
 def collect(db: DB, settings: Any, source: str | None = None, path: str | Path | None = None,
@@ -86,29 +101,37 @@ def collect_csv(db: DB, settings: Any, path: str | Path, asof: str | None = None
     sectors = parse_sectors(sectors_path) if sectors_path.exists() else {}
 
     summary: dict[str, Any] = {
-        "source": "csv", "path": str(directory), "asof": asof, "files": len(files),
+        "status": "ok", "source": "csv", "path": str(directory), "asof": asof, "files": len(files),
         "headerless_files": [], "rows_read": 0, "bars_new": 0, "bars_unchanged": 0,
         "after_asof": 0, "skipped": {}, "skipped_total": 0, "flagged": {}, "conflicts": 0,
         "conflict_examples": [], "sectors": 0, "symbols": [],
     }
     skipped, flagged = Counter(), Counter()
-    for i, f in enumerate(files, 1):
-        parsed = parse_file(f, asof=asof)
-        new, unchanged, conflicts = _store(db, parsed)
-        summary["rows_read"] += parsed.rows_read
-        summary["bars_new"] += new
-        summary["bars_unchanged"] += unchanged
-        summary["after_asof"] += parsed.after_asof
-        summary["conflicts"] += len(conflicts)
-        summary["conflict_examples"].extend(conflicts[: max(0, 10 - len(summary["conflict_examples"]))])
-        summary["symbols"].append(parsed.symbol)
-        skipped.update(parsed.skipped)
-        flagged.update(parsed.flagged)
-        if parsed.headerless:
-            summary["headerless_files"].append(f.name)
-        _record_problems(db, parsed, conflicts)
-        if progress:
-            progress(i, len(files), parsed.symbol)
+    batch = _Batches(db)
+    try:
+        for i, f in enumerate(files, 1):
+            parsed = parse_file(f, asof=asof)
+            batch.begin()
+            new, unchanged, conflicts = _store(db, parsed)
+            _record_problems(db, parsed, conflicts)
+            batch.done(len(parsed.bars))
+            summary["rows_read"] += parsed.rows_read
+            summary["bars_new"] += new
+            summary["bars_unchanged"] += unchanged
+            summary["after_asof"] += parsed.after_asof
+            summary["conflicts"] += len(conflicts)
+            summary["conflict_examples"].extend(conflicts[: max(0, 10 - len(summary["conflict_examples"]))])
+            summary["symbols"].append(parsed.symbol)
+            skipped.update(parsed.skipped)
+            flagged.update(parsed.flagged)
+            if parsed.headerless:
+                summary["headerless_files"].append(f.name)
+            if progress:
+                progress(i, len(files), parsed.symbol)
+    except BaseException:
+        batch.abort()
+        raise
+    batch.commit()
 
     if sectors:
         summary["sectors"] = bars_db.upsert_instruments(
@@ -124,13 +147,43 @@ def collect_csv(db: DB, settings: Any, path: str | Path, asof: str | None = None
     return summary
 
 
+class _Batches:
+    """Whole files grouped into transactions of about ``BATCH_ROWS`` bars: one commit per file
+    costs a WAL checkpoint each time, one for everything holds the write lock too long."""
+
+    BATCH_ROWS = 100_000
+
+    def __init__(self, db: DB):
+        self.db, self.rows, self.open = db, 0, False
+
+    def begin(self) -> None:
+        if not self.open and not self.db.conn.in_transaction:
+            self.db.conn.execute("BEGIN IMMEDIATE")
+            self.open = True
+
+    def done(self, rows: int) -> None:
+        self.rows += rows
+        if self.rows >= self.BATCH_ROWS:
+            self.commit()
+
+    def commit(self) -> None:
+        if self.open:
+            self.db.conn.execute("COMMIT")
+        self.open, self.rows = False, 0
+
+    def abort(self) -> None:
+        if self.open:
+            self.db.conn.execute("ROLLBACK")
+        self.open, self.rows = False, 0
+
+
 def _store(db: DB, parsed: ParsedBars) -> tuple[int, int, list[dict]]:
     """Insert the file's bars that are new; compare the ones already stored."""
     df = parsed.bars
     if df.empty:
         return 0, 0, []
     cols = ("open", "high", "low", "close", "volume")
-    rows = list(zip(df["date"].tolist(), *(df[c].tolist() for c in cols)))
+    rows = list(zip(df["date"].tolist(), *(df[c].tolist() for c in cols), strict=True))
     with db.transaction():
         stored = bars_db.stored_bars(db, parsed.symbol, rows[0][0], rows[-1][0])
         fresh, conflicts, unchanged = [], [], 0
@@ -138,13 +191,19 @@ def _store(db: DB, parsed: ParsedBars) -> tuple[int, int, list[dict]]:
             old = stored.get(row[0])
             if old is None:
                 fresh.append(row)
-            elif old == row[1:] or all(_same(a, b) for a, b in zip(old, row[1:])):
+            elif old == row[1:] or all(_same(a, b) for a, b in zip(old, row[1:], strict=True)):
                 unchanged += 1
             else:
                 conflicts.append({"symbol": parsed.symbol, "date": row[0],
-                                  "stored": dict(zip(cols, old)), "file": dict(zip(cols, row[1:]))})
+                                  "stored": dict(zip(cols, old, strict=True)),
+                                  "file": dict(zip(cols, row[1:], strict=True))})
         new = bars_db.insert_bars(db, parsed.symbol, fresh, source="csv")
     return new, unchanged, conflicts
+
+
+def _last_skipped(db: DB, path: str) -> dict | None:
+    ev = events.last_matching(db, "collect_bad_rows", "file", path)
+    return (ev["data"] or {}).get("skipped") if ev else None
 
 
 def _same(a: float, b: float) -> bool:
@@ -152,7 +211,8 @@ def _same(a: float, b: float) -> bool:
 
 
 def _record_problems(db: DB, parsed: ParsedBars, conflicts: list[dict]) -> None:
-    if parsed.skipped:
+    # A file re-imported day after day (replays, --asof runs) reports the same bad rows once.
+    if parsed.skipped and _last_skipped(db, parsed.path) != dict(parsed.skipped):
         events.record(
             db, "warning", "collect_bad_rows",
             f"{parsed.path}: skipped {parsed.skipped_total} row(s) that cannot be trading days "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -138,6 +139,10 @@ class Settings(_Strict):
     def _market_defaults(self) -> Settings:
         if self.costs.sell_tax is None:
             self.costs.sell_tax = 0.0020 if self.market == "krx" else 0.0
+        if self.mode == "live" and self.risk.max_order_notional is None:
+            # Live money needs a per-order ceiling: a sizing bug must not become a huge order.
+            raise ValueError("risk.max_order_notional: required in live mode (the largest notional "
+                             "one order may have)")
         return self
 
     @property
@@ -228,6 +233,21 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                     None, None, f"duplicate key {key!r}", key_node.start_mark)
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
+
+
+# YAML 1.1 reads a bare 000660 as the octal number 432 (and 005930 as the decimal 5930): a KRX
+# code would silently become another symbol.  A number written with a leading zero stays text;
+# other integers (and 0, and 0x.. hex) resolve as usual.
+_INT_TAG = "tag:yaml.org,2002:int"
+_UniqueKeyLoader.yaml_implicit_resolvers = {
+    ch: [(tag, rx) for tag, rx in resolvers if tag != _INT_TAG]
+    for ch, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_UniqueKeyLoader.add_implicit_resolver(
+    _INT_TAG,
+    re.compile(r"^(?:[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+)$"),
+    list("-+0123456789"),
+)
 
 
 def find_config(explicit: str | Path | None = None) -> Path:

@@ -64,7 +64,7 @@ class ParsedBars:
     skipped: Counter = field(default_factory=Counter)
     flagged: Counter = field(default_factory=Counter)
     after_asof: int = 0
-    examples: list[dict] = field(default_factory=list)  # first few bad rows: line, reason, raw
+    examples: list[dict] = field(default_factory=list)  # first few bad rows: line, reason, row
 
     @property
     def skipped_total(self) -> int:
@@ -137,8 +137,10 @@ def _parse(text: str, path: str | Path, asof: str | None, symbol: str, headerles
                           **opts)
         raw = raw.rename(columns={v: k for k, v in names.items() if k in REQUIRED})[list(REQUIRED)]
         first_data_line = 2
+    # Bad rows are reported exactly as written, with their real line numbers.
+    lines = [(no, ln) for no, ln in enumerate(text.splitlines(), 1) if ln.strip()]
     return validate(raw, path=str(path), symbol=symbol, asof=asof, headerless=headerless,
-                    first_data_line=first_data_line)
+                    first_data_line=first_data_line, lines=lines if headerless else lines[1:])
 
 
 _NA_TOKENS = {"", "nan", "na", "n/a", "null", "none", "-"}
@@ -175,7 +177,8 @@ def _numbers(col: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def validate(raw: pd.DataFrame, *, path: str, symbol: str, asof: str | None = None,
-             headerless: bool = False, first_data_line: int = 2) -> ParsedBars:
+             headerless: bool = False, first_data_line: int = 2,
+             lines: list[tuple[int, str]] | None = None) -> ParsedBars:
     """Validate columns ``date,open,high,low,close,volume`` into good bars + counts by reason."""
     n = len(raw)
     dates = np.array([x.strip() if isinstance(x, str) else "" for x in raw["date"].to_numpy(dtype=object)],
@@ -227,14 +230,17 @@ def validate(raw: pd.DataFrame, *, path: str, symbol: str, asof: str | None = No
                          "high": h[keep][order], "low": lo[keep][order], "close": c[keep][order],
                          "volume": vol[keep][order]})
 
-    skipped = Counter({_CODES[k - 1]: int(v) for k, v in zip(*np.unique(code[code > 0], return_counts=True))})
+    skipped = Counter({_CODES[k - 1]: int(v) for k, v in zip(*np.unique(code[code > 0], return_counts=True), strict=True)})
     flagged = Counter()
     if outside.any():
         flagged["open_close_outside_range"] = int(outside.sum())
     examples = []
     for i in np.flatnonzero(code > 0)[:_MAX_EXAMPLES]:
-        examples.append({"line": int(raw.index[i]) + first_data_line, "reason": _CODES[code[i] - 1],
-                         "row": ",".join(str(raw.iat[i, j]) for j in range(len(REQUIRED)))})
+        if lines is not None and i < len(lines):
+            line_no, row = lines[i][0], lines[i][1][:200]
+        else:
+            line_no, row = int(i) + first_data_line, ",".join(str(raw.iat[i, j]) for j in range(len(REQUIRED)))
+        examples.append({"line": line_no, "reason": _CODES[code[i] - 1], "row": row})
     return ParsedBars(symbol=symbol, path=path, bars=good, rows_read=n, headerless=headerless,
                       skipped=skipped, flagged=flagged, after_asof=after, examples=examples)
 

@@ -74,3 +74,22 @@ def load_env_file(path: str | Path, environ: MutableMapping[str, str] | None = N
             env[k] = v
             set_names.append(k)
     return set_names
+
+
+def load_from_environment(var: str = "QTX_ENV_FILE", environ: MutableMapping[str, str] | None = None,
+                          warn=None) -> list[str]:
+    """What the CLI calls at start: load the file named by ``$QTX_ENV_FILE``, if any.
+
+    A file that does not exist is only a warning (``warn(message)``): a paper setup may have no
+    secrets, and whatever needs one fails later naming it.  A file others can read is an error.
+    """
+    env = os.environ if environ is None else environ
+    path = env.get(var)
+    if not path:
+        return []
+    p = Path(path).expanduser()
+    if not p.exists():
+        if warn is not None:
+            warn(f"{var}={p}: no such file; continuing without it")
+        return []
+    return load_env_file(p, env)

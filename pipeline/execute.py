@@ -159,12 +159,20 @@ def submit(db: DB, broker, o: dict, live: bool = False) -> str:
     return st.status
 
 
-def run_execute(db: DB, settings: Settings, asof: str | None = None, broker=None) -> dict:
+def run_execute(db: DB, settings: Settings, asof: str | None = None, broker=None,
+                reconcile_first: bool = False) -> dict:
     broker = broker or make_broker(settings, db)
+    summary: dict = {"status": "ok"}
+    if reconcile_first:
+        # First run after downtime: make the record agree with the broker before trading.
+        from pipeline.reconcile import run_reconcile
+
+        rec = run_reconcile(db, settings, asof, broker=broker)
+        summary["reconciled_first"] = {"clean": rec["diff"]["clean"], "repaired": rec["repaired"]}
     sync(db, broker, upto=asof)
     upto = asof or "9999-12-31"
     d = trading.latest_pending_date(db, upto)
-    summary: dict = {"status": "ok", "date": d}
+    summary["date"] = d
     if d is not None:
         expired = trading.expire_pending_before(db, d)
         if expired:

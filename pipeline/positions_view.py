@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from db import DB
-from db import readside
+from db import DB, readside
 from pipeline.config import Settings
 
 # Sennot's exit distances (trading-rules.md); a strategy param of the same name overrides.

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from db import DB
+from db import DB, readside
 from db import control as control_db
-from db import readside
 from db import telegram as telegram_db
 from pipeline import analysis as analysis_mod
 from pipeline import positions_view

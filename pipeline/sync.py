@@ -31,6 +31,12 @@ def apply_fill(db: DB, f: Fill, lot: float = 1.0) -> bool:
         reason = o["reason"] if o else "external"
         if not trading.insert_fill(db, f.to_dict(), reason):
             return False  # already recorded
+        if o is None:
+            # A trade qtx did not make (by hand, another program): the position follows the
+            # broker, and the operator is told.
+            alerts.risk_alert(db, "external_fill",
+                              f"{f.side} {f.symbol} {f.qty:g} @ {f.price:g} by order {f.client_order_id}, "
+                              "which qtx did not place", f.to_dict(), dedup_key=f"external:{f.fill_id}")
         if o:
             filled = o["filled_qty"] + f.qty
             avg = ((o["avg_fill_price"] or 0.0) * o["filled_qty"] + f.price * f.qty) / filled
@@ -67,6 +73,20 @@ def apply_fill(db: DB, f: Fill, lot: float = 1.0) -> bool:
 def apply_order_state(db: DB, st: OrderState) -> None:
     trading.update_order(db, st.client_order_id, status=st.status, broker_order_id=st.broker_order_id,
                          error=st.reject_reason)
+
+
+def after_collect(db: DB, settings, asof: str | None = None) -> dict:
+    """In paper mode the new bars move the simulated market: pending orders fill at their
+    opens now (fill alerts queued), not only when the next stage happens to sync."""
+    if settings.mode != "paper":
+        return {}
+    from db import market as market_db
+    from pipeline.brokers_factory import make_broker
+
+    dates = market_db.market_dates(db, end=asof)
+    if not dates:
+        return {}
+    return sync(db, make_broker(settings, db), upto=dates[-1])
 
 
 def sync(db: DB, broker, upto: str | None = None, lots: dict[str, float] | None = None) -> dict:

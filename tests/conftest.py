@@ -11,8 +11,8 @@
   than SystemExit is re-raised so a crash shows its traceback; pass ``allow_exception=True``
   to get exit code 1 instead.
 - ``shared_data``: the ``shared/data`` folder next to the repository, or skip with a reason.
-- ``repo_root``: the repository root; ``qtx_bin``: the installed ``qtx`` entry point, for
-  tests that need a real subprocess.
+- ``repo_root``: the repository root; ``qtx_bin``: the installed ``qtx`` entry point, and
+  ``subprocess_env(**extra)``: a clean environment, for tests that need a real subprocess.
 """
 
 from __future__ import annotations
@@ -109,8 +109,14 @@ def qtx_bin() -> str:
     return found
 
 
-def subprocess_env(**extra: str) -> dict[str, str]:
-    """The environment for a ``qtx`` subprocess: ours without QTX_CONFIG, plus ``extra``."""
+def _subprocess_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "QTX_CONFIG"}
     env.update(extra)
     return env
+
+
+@pytest.fixture
+def subprocess_env() -> Callable[..., dict[str, str]]:
+    """``subprocess_env(**extra)``: the environment for a ``qtx`` subprocess (ours without
+    QTX_CONFIG, so the developer's own config never leaks in), plus ``extra``."""
+    return _subprocess_env

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -19,7 +19,7 @@ from brokers.base import (
 )
 from brokers.bybit import BybitBroker, MissingKeys, check_notional_cap
 from pipeline.config import from_dict
-from fakes.bybit_v5 import FakeBybitV5
+from tests.fakes.bybit_v5 import FakeBybitV5
 
 TODAY = datetime.now(UTC).date()
 
@@ -227,6 +227,19 @@ def test_create_answered_with_5xx_is_looked_up_before_sending_again(ex, broker):
     assert ex.received_count("/v5/order/realtime") >= 1  # the lookup came first
 
 
+def test_cancel_whose_answer_was_lost_is_checked_and_asked_once_more(ex, broker):
+    req = buy(qty=0.01, price=50000)
+    broker.place(req)
+    ex.fail_next("/v5/order/cancel", "drop_before")
+    assert broker.cancel(req.client_order_id).status == "cancelled"
+    assert ex.received_count("/v5/order/cancel") == 2
+    ex2 = buy(symbol="ETHUSDT", qty=0.1, price=2900)
+    broker.place(ex2)
+    ex.fail_next("/v5/order/cancel", "timeout_after", delay=1.5)  # cancelled, answer lost
+    assert broker.cancel(ex2.client_order_id).status == "cancelled"
+    assert ex.received_count("/v5/order/cancel") == 3  # it was already cancelled: not asked again
+
+
 def test_duplicate_link_id_counts_as_already_placed(ex, broker):
     req = buy(qty=0.01, price=50000)
     first = broker.place(req)
@@ -241,7 +254,7 @@ def test_rate_limit_waits_for_the_reset_header_then_succeeds(ex, broker, sleeps)
     ex.fail_next("/v5/order/create", "rate_limit", reset_ms=800)
     st = broker.place(buy(qty=0.01, price=50000))
     assert st.status == "new" and len(ex.orders) == 1
-    assert any(0 < s <= 0.8 for s in sleeps)  # waited for the window to reset
+    assert any(0.5 < s <= 0.8 for s in sleeps)  # waited for the window to reset (reset in 0.8 s)
 
 
 def test_rate_limit_is_not_retried_by_pybit_itself(ex, sleeps):
@@ -251,6 +264,14 @@ def test_rate_limit_is_not_retried_by_pybit_itself(ex, sleeps):
         b.balance()
     assert 0 < err.value.retry_after <= 0.5
     assert ex.received_count("/v5/account/wallet-balance") == 1
+
+
+def test_an_exhausted_limit_window_is_waited_out_before_the_next_request(ex, broker, sleeps):
+    ex.rate_limit = 1  # every private answer now says X-Bapi-Limit-Status: 0, reset in 1 s
+    broker.balance()
+    assert sleeps == []
+    broker.balance()
+    assert len(sleeps) == 1 and 0.5 < sleeps[0] <= 1.0
 
 
 def test_insufficient_balance_is_rejected_and_never_retried(ex, broker):
@@ -339,7 +360,7 @@ def test_linear_perpetual_positions_and_duplicate_ids(ex, sleeps):
 # --------------------------------------------------------------------------- config, live safety
 
 def test_from_settings_live_mode_names_the_missing_key_variable(ex):
-    s = from_dict({"market": "bybit", "mode": "live", "bybit": {"endpoint": ex.url, "network": "demo"}})
+    s = from_dict({"market": "bybit", "mode": "live", "risk": {"max_order_notional": 1000}, "bybit": {"endpoint": ex.url, "network": "demo"}})
     with pytest.raises(MissingKeys) as err:
         BybitBroker.from_settings(s.bybit, "live", env={"QTX_BYBIT_KEY": "k"})
     assert "QTX_BYBIT_SECRET" in str(err.value) and "QTX_BYBIT_KEY" not in str(err.value)

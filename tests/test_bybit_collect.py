@@ -9,10 +9,10 @@ import pytest
 from brokers.bybit import BybitBroker
 from db import bars as bars_db
 from db.core import open_db
-from fakes.bybit_v5 import FakeBybitV5
 from pipeline.collect import FEEDS, collect
 from pipeline.collect_bybit import collect_bybit
 from pipeline.config import from_dict
+from tests.fakes.bybit_v5 import FakeBybitV5
 
 TODAY = datetime.now(UTC).date()
 
@@ -69,6 +69,8 @@ def test_next_collect_fetches_only_what_is_missing(ex, db):
     out = collect_bybit(db, s, broker=broker(ex))
     assert out["bars_new"] == 4 and bars_db.date_range(db, "BTCUSDT")[1] == days_back(1)
     assert ex.received_count("/v5/market/kline") == before + 1
+    last_kline = [q for m, p, q in ex.calls if p == "/v5/market/kline"][-1]
+    assert int(last_kline["limit"]) <= 6  # asks only for the few missing days
     again = collect_bybit(db, s, broker=broker(ex))
     assert again["bars_new"] == 0 and again["up_to_date"] == ["BTCUSDT"]
 

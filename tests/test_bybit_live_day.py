@@ -11,8 +11,8 @@ from brokers.base import client_order_id
 from brokers.bybit import BybitBroker
 from db import trading
 from db.core import open_db
-from fakes.bybit_v5 import FakeBybitV5
 from pipeline.config import from_dict
+from tests.fakes.bybit_v5 import FakeBybitV5
 
 execute = pytest.importorskip("pipeline.execute", reason="the lead's execute stage is not importable")
 reconcile = pytest.importorskip("pipeline.reconcile", reason="the lead's reconcile stage is not importable")

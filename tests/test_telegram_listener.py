@@ -6,13 +6,21 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-from fakes.telegram_bot_api import FakeBotAPI
-from telegram_helpers import CHAT, STRANGER, TOKEN, db_for, make_config, running_listener, settings_for
 
 from db import control as control_db
 from db import events as events_db
 from db import outbox as outbox_db
 from db.core import now_iso
+from tests.fakes.telegram_bot_api import FakeBotAPI
+from tests.telegram_helpers import (
+    CHAT,
+    STRANGER,
+    TOKEN,
+    db_for,
+    make_config,
+    running_listener,
+    settings_for,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -33,8 +41,8 @@ def settings(tmp_path, fake):
 def _seed_portfolio(db):
     ts = now_iso()
     with db.transaction():
-        for i, (d, c) in enumerate([("2026-11-18", 100.0), ("2026-11-19", 104.0),
-                                    ("2026-11-20", 110.0), ("2026-11-23", 108.0)]):
+        for d, c in [("2026-11-18", 100.0), ("2026-11-19", 104.0),
+                     ("2026-11-20", 110.0), ("2026-11-23", 108.0)]:
             db.conn.execute("INSERT INTO bars(symbol, date, open, high, low, close, volume) "
                             "VALUES ('A&B', ?, ?, ?, ?, ?, 1000)", (d, c, c, c, c))
             db.conn.execute("INSERT INTO bars(symbol, date, open, high, low, close, volume) "
@@ -218,7 +226,7 @@ def test_a_failed_stage_and_a_missed_slot_are_alerted_once(fake, tmp_path):
     texts = fake.texts(CHAT)
     assert sum("signal failed" in t for t in texts) == 1
     assert sum("collect late" in t for t in texts) == 1
-    assert any("2026-11-23T00:05Z" in t for t in texts)
+    assert any("2026-11-23 00:05 UTC" in t for t in texts)
     assert any("boom &lt;script&gt;" in t for t in texts)
     hb = db.one("SELECT value FROM meta WHERE key = 'listener_heartbeat'")
     assert hb and '"state": "stopped"' in hb["value"]

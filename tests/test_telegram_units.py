@@ -48,7 +48,7 @@ def test_split_prefers_line_boundaries():
 
 
 def test_a_block_spanning_parts_is_closed_and_reopened():
-    text = "<pre>" + "\n".join("row %04d %s" % (i, "y" * 70) for i in range(200)) + "</pre>"
+    text = "<pre>" + "\n".join(f"row {i:04d} {'y' * 70}" for i in range(200)) + "</pre>"
     parts = split_html(text)
     assert len(parts) > 1
     assert all(p.startswith("<pre>") and p.endswith("</pre>") and _balanced(p) for p in parts)
@@ -176,3 +176,82 @@ def test_formatters_escape_every_value(value):
     out = fmt.positions(rows)
     assert html.escape(value, quote=False) in out
     assert _balanced(out) and "<script>" not in out
+
+
+# -- the sender's bookkeeping (a stub bot; the real one runs in test_telegram_listener) ---------
+
+
+class _StubBot:
+    def __init__(self, fail_at: dict[int, Exception]):
+        self.fail_at = fail_at  # call number -> exception raised on that call
+        self.calls = 0
+        self.delivered: list[str] = []
+
+    async def send_message(self, chat_id, text, **kw):
+        self.calls += 1
+        if self.calls in self.fail_at:
+            raise self.fail_at.pop(self.calls)
+        self.delivered.append(text)
+
+    async def send_photo(self, chat_id, photo, caption=None, **kw):
+        await self.send_message(chat_id, f"PHOTO {caption}")
+
+
+def test_a_long_message_interrupted_half_way_resumes_at_the_next_part(qtx_db):
+    import asyncio
+
+    from telegram.error import NetworkError
+
+    from control.outbox_sender import OutboxSender
+    from db import outbox as outbox_db
+
+    text = "\n".join(f"line {i} " + "w" * 80 for i in range(150))  # 3+ parts
+    parts = split_html(text)
+    assert len(parts) >= 3
+    outbox_db.enqueue(qtx_db, "report", text)
+    outbox_db.enqueue(qtx_db, "info", "next")
+    bot = _StubBot({2: NetworkError("connection reset")})
+    sender = OutboxSender(qtx_db, bot, [1])
+    first = asyncio.run(sender.drain())
+    assert first["pending"] and bot.delivered == parts[:1]
+    row = qtx_db.one("SELECT status, attempts FROM outbox ORDER BY id LIMIT 1")
+    assert row == {"status": "pending", "attempts": 1}
+    sender.not_before = 0  # the backoff has passed
+    second = asyncio.run(sender.drain())
+    assert second["sent"] == 2 and not second["pending"]
+    assert bot.delivered == parts + ["next"]  # part 1 not repeated, order kept
+
+
+def test_a_message_telegram_keeps_refusing_is_given_up_and_the_queue_moves_on(qtx_db):
+    import asyncio
+
+    from telegram.error import BadRequest
+
+    from control.outbox_sender import OutboxSender
+    from db import events as events_db
+    from db import outbox as outbox_db
+
+    outbox_db.enqueue(qtx_db, "info", "refused")
+    outbox_db.enqueue(qtx_db, "info", "fine")
+    bot = _StubBot({1: BadRequest("Chat not found"), 2: BadRequest("Chat not found")})
+    sender = OutboxSender(qtx_db, bot, [1], max_attempts=2)
+    asyncio.run(sender.drain())
+    sender.not_before = 0
+    res = asyncio.run(sender.drain())
+    assert res["failed"] == 1 and res["sent"] == 1 and bot.delivered == ["fine"]
+    assert [r["status"] for r in qtx_db.query("SELECT status FROM outbox ORDER BY id")] == ["failed", "sent"]
+    assert events_db.recent(qtx_db, kind="telegram_send_failed")
+
+
+def test_html_telegram_cannot_parse_is_sent_as_plain_text(qtx_db):
+    import asyncio
+
+    from telegram.error import BadRequest
+
+    from control.outbox_sender import OutboxSender
+    from db import outbox as outbox_db
+
+    outbox_db.enqueue(qtx_db, "downtime", "<b>down</b> for 3 h &amp; back <oops")
+    bot = _StubBot({1: BadRequest("Can't parse entities: unsupported start tag")})
+    asyncio.run(OutboxSender(qtx_db, bot, [1]).drain())
+    assert bot.delivered == ["down for 3 h & back <oops"]

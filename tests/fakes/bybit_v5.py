@@ -424,9 +424,11 @@ class FakeBybitV5:
         if start and end:
             start, end = int(start), int(end)
         elif start:
-            start = int(start); end = start + 7 * DAY_MS
+            start = int(start)
+            end = start + 7 * DAY_MS
         elif end:
-            end = int(end); start = end - 7 * DAY_MS
+            end = int(end)
+            start = end - 7 * DAY_MS
         else:
             start, end = now - 7 * DAY_MS, now
         if end - start > 7 * DAY_MS:
