@@ -19,9 +19,17 @@ $(BIN)/python:
 test:
 	$(BIN)/python -m pytest -q
 
-# Each step of the demo is one line; later steps (backtest, a daily pipeline run) go below.
+# The demo: a paper account on the synthetic sample market; a backtest over all of it, then the
+# daily pipeline (collect, signal, execute) as of each of its last 20 trading days, the daily
+# report with its chart, and the status.
 demo:
 	$(QTX) init $(DEMO_DIR) --demo --force
+	$(QTX) --config $(DEMO_CONFIG) backtest --trades-out $(DEMO_DIR)/trades.csv \
+		--equity-out $(DEMO_DIR)/equity.csv --chart $(DEMO_DIR)/backtest.png
+	$(QTX) --config $(DEMO_CONFIG) replay --days 20
+	$(QTX) --config $(DEMO_CONFIG) reconcile
+	$(QTX) --config $(DEMO_CONFIG) report --chart $(DEMO_DIR)/equity.png
+	$(QTX) --config $(DEMO_CONFIG) positions
 	$(QTX) --config $(DEMO_CONFIG) status
 
 bench:

@@ -145,7 +145,13 @@ class PaperBroker:
         made: list[Fill] = []
         acct = self.store.account(self.capital)
         last = acct["last_bar_date"]
-        for d in self.store.dates_after(last, upto):
+        dates = self.store.dates_after(last, upto)
+        if dates and not self.store.open_orders():
+            # Nothing to fill: just note how far the market has moved.
+            with self.store.transaction():
+                self.store.set_account(acct["cash"], dates[-1])
+            return made
+        for d in dates:
             with self.store.transaction():
                 made.extend(self._fill_date(d, last))
             last = d

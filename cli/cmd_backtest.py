@@ -49,7 +49,8 @@ def backtest(
             bt.write_equity(res, equity_out)
         if chart and res.equity:
             bt.write_chart([e.date for e in res.equity], [e.equity for e in res.equity],
-                           [e.drawdown for e in res.equity], chart, title=f"qtx backtest ({s.market})")
+                           [e.drawdown for e in res.equity], chart,
+                           title=f"qtx backtest ({s.market})" + (" — synthetic sample data" if stats.get("synthetic") else ""))
         stats["files"] = {"trades": trades_out, "equity": equity_out, "chart": chart}
         if as_json:
             emit_json(stats)
@@ -63,7 +64,8 @@ def render(st: dict) -> None:
     if not st.get("days"):
         out.print("No decision dates in range.")
         return
-    t = Table(title=f"Backtest {st['start']} → {st['end']} ({st['days']} days, {st['symbols']} symbols)")
+    t = Table(title=f"Backtest {st['start']} → {st['end']} ({st['days']} days, {st['symbols']} symbols)"
+                + (" — synthetic sample data" if st.get("synthetic") else ""))
     t.add_column("metric")
     t.add_column("value", justify="right")
     pct = lambda x: f"{x * 100:,.2f}%"  # noqa: E731

@@ -192,3 +192,51 @@ def reconcile(
                 err.print("BUYs blocked until resolved: " + "; ".join(r["remaining"]["unexplained"]), markup=False)
 
     _run(ctx, "reconcile", asof, as_json, lambda db, s, a: run_reconcile(db, s, a, dry_run=dry_run), render)
+
+
+@app.command()
+def replay(
+    ctx: typer.Context,
+    days: Optional[int] = typer.Option(None, "--days", min=1, help="Only the last N decision dates of the range."),
+    start: Optional[str] = typer.Option(None, "--start", help="First date to replay (YYYY-MM-DD)."),
+    end: Optional[str] = typer.Option(None, "--end", help="Last date to replay (YYYY-MM-DD)."),
+    source: Optional[str] = typer.Option(None, "--source", help="Collect each day from this source first (e.g. csv); default: use the stored bars."),
+    path: Optional[str] = typer.Option(None, "--path", help="With --source csv: the folder of <SYMBOL>.csv files."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Run the daily pipeline (collect, signal, execute) as of each past decision date in turn,
+    as launchd would have, each stage locked and recorded in runs. Over stored bars it gives
+    the trades a backtest of the same window gives; use it for demos, backfills and checks."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from cli.cmd_collect import check_date
+    from pipeline.replay import replay_dates, run_replay
+
+    start, end = check_date(start, "--start"), check_date(end, "--end")
+    app_ctx = ctx_of(ctx)
+
+    def body():
+        s, db = app_ctx.settings, app_ctx.db
+        source_dates = None
+        if source == "csv" and path:
+            from pipeline.csv_bars import read_dates
+
+            source_dates = read_dates(path)
+        dates = replay_dates(db, days, start, end, source_dates)
+        with Progress(TextColumn("replay"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+                      console=err, transient=True, disable=as_json or not err.is_terminal) as prog:
+            task = prog.add_task("", total=len(dates))
+            r = run_replay(db, s, dates, source, path,
+                           progress=lambda n, total, d: prog.update(task, completed=n, description=d))
+        if as_json:
+            emit_json(r)
+            return
+        t = Table(title=f"Replay {r['first']} → {r['last']} ({r['days']} days, {r['fills']} fills)")
+        for c in ("date", "sell signals", "buy signals", "orders", "equity"):
+            t.add_column(c, justify="right")
+        for row in r["per_day"]:
+            t.add_row(row["date"], str(row["sells"]), str(row["buys"]), str(row["orders"]),
+                      f"{row['equity']:,.0f}" if row["equity"] is not None else "-")
+        out.print(t)
+
+    guarded(body)

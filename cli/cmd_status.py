@@ -45,6 +45,22 @@ def render(d: dict) -> None:
                           f"{data['first_date']} .. {data['last_date']}")
     else:
         t.add_row("bars", "none stored (qtx collect, or qtx init --demo)")
+    if "trading_enabled" in d:
+        blocks = d.get("buy_block_reasons") or []
+        t.add_row("trading", ("on" if d["trading_enabled"] else "STOPPED")
+                  + (f"; BUYs blocked: {'; '.join(blocks)}" if blocks else ""))
+    m = d.get("metrics")
+    if m:
+        t.add_row("equity", f"{m['equity']:,.2f} on {m['date']} (cash {m['cash']:,.2f})")
+        t.add_row("day / drawdown", f"{m.get('day_return', 0):+.2%} / {m.get('drawdown', 0):.2%}"
+                  f" (size x{m.get('size_multiplier', 1):g})")
+    if "open_orders" in d:
+        t.add_row("open orders", str(len(d["open_orders"])))
+    if "listener" in d:
+        hb = d["listener"]
+        t.add_row("telegram listener", f"{hb.get('state')} (heartbeat {hb.get('ts')})" if hb else "never started")
+    if d.get("outbox"):
+        t.add_row("outbox", ", ".join(f"{k} {v}" for k, v in d["outbox"].items()))
     out.print(t)
     runs = Table(title="last runs", title_justify="left")
     for col in ("stage", "outcome", "asof", "started", "ended", "message"):

@@ -46,8 +46,7 @@ def _root(
         fail(str(e), EXIT_USAGE)
 
 
-# Each command module registers itself on ``app`` when imported.  One line per module keeps
-# parallel work from colliding here.
+# Each command module registers itself on ``app`` when imported.
 COMMAND_MODULES = [
     "cli.cmd_init",
     "cli.cmd_collect",
@@ -59,11 +58,7 @@ COMMAND_MODULES = [
 ]
 
 for _mod in COMMAND_MODULES:
-    try:
-        importlib.import_module(_mod)
-    except ModuleNotFoundError as e:  # a module still being written must not break the rest
-        if e.name != _mod:
-            raise
+    importlib.import_module(_mod)
 
 
 def main() -> None:

@@ -60,3 +60,8 @@ def recent_bar_rows(db: DB, end: str, per_symbol: int, keep_since: str | None = 
         sql += " OR date >= ?"
         params.append(keep_since)
     return db.conn.execute(sql + " ORDER BY symbol, date", params).fetchall()
+
+
+def bar_sources(db: DB) -> list[str]:
+    """Where the stored bars came from (e.g. 'synthetic' for the sample market)."""
+    return [r[0] for r in db.conn.execute("SELECT DISTINCT source FROM bars ORDER BY source")]

@@ -50,6 +50,7 @@ def run(db: DB, settings: Settings, start: str | None = None, end: str | None = 
     per_year = 365.0 if settings.market == "bybit" else 252.0
     stats = summary(res.trades, res.equity, res.capital, res.verdicts, res.exits, per_year)
     stats["symbols"] = len(market.symbols)
+    stats["synthetic"] = "synthetic" in market_db.bar_sources(db)
     stats["open_orders"] = res.open_orders
     stats["cancelled"] = len(res.cancelled)
     return res, stats

@@ -260,3 +260,11 @@ def parse_sectors(path: str | Path) -> dict[str, str]:
                 sector = row[ci].strip()
                 out[row[si].strip()] = sector
     return out
+
+
+def read_dates(directory: str | Path) -> list[str]:
+    """The union of the trading days in a folder of bar files (what a replay steps through)."""
+    dates: set[str] = set()
+    for p in bar_files(directory):
+        dates.update(str(d) for d in parse_file(p).bars["date"])
+    return sorted(dates)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from db import DB
 from db import control as control_db
+from db import market as market_db
 from db import readside, trading
 from pipeline.config import Settings
 
@@ -29,6 +30,7 @@ def build(db: DB, settings: Settings, asof: str | None = None) -> dict:
     signals = trading.signals_on(db, d)
     return {
         "date": d, "empty": False, "market": settings.market, "mode": settings.mode,
+        "data_sources": market_db.bar_sources(db),
         "equity": m["equity"], "cash": m["cash"],
         "day_pnl": m["equity"] - prev["equity"] if prev else m["equity"] - settings.capital,
         "day_return": m["daily_return"],
@@ -50,7 +52,8 @@ def to_html(r: dict) -> str:
     if r.get("empty"):
         return f"<b>qtx daily report</b>\n{e(r['reason'])}"
     lines = [
-        f"<b>qtx daily report</b> — {e(r['market'])} {e(r['mode'])} — {e(r['date'])}",
+        f"<b>qtx daily report</b> — {e(r['market'])} {e(r['mode'])} — {e(r['date'])}"
+        + (" — <i>synthetic sample data</i>" if "synthetic" in r.get("data_sources", []) else ""),
         f"Equity <b>{r['equity']:,.0f}</b> (cash {r['cash']:,.0f})",
         f"Day P&amp;L {r['day_pnl']:+,.0f} ({r['day_return']:+.2%}) · Total {r['total_pnl']:+,.0f} "
         f"({r['total_return']:+.2%})",
@@ -80,7 +83,8 @@ def chart(db: DB, settings: Settings, path: str | Path, asof: str | None = None)
     from pipeline.backtest import write_chart
 
     write_chart([r["date"] for r in series], [r["equity"] for r in series], [r["drawdown"] for r in series],
-                path, title=f"qtx {settings.market} {settings.mode} equity")
+                path, title=f"qtx {settings.market} {settings.mode} equity"
+                + (" (synthetic sample data)" if "synthetic" in market_db.bar_sources(db) else ""))
     return Path(path)
 
 

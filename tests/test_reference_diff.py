@@ -152,23 +152,30 @@ def test_us_subset_with_sectors():
 # --------------------------------------------------------------------------- synthetic markets
 
 def synthetic_market(seed: int, n_symbols: int = 10, n_bars: int = 400):
-    """Integer-priced random walks with gaps and zero-volume days, so exact ties occur."""
+    """Integer-priced random walks with gaps, halts, market-wide crashes and zero-volume days,
+    so exact ties, waiting SELLs, daily-loss blocks and drawdown sizing all occur."""
     rng = np.random.default_rng(seed)
     calendar = [str(d.date()) for d in pd.bdate_range("2020-01-01", periods=n_bars)]
+    shocks = rng.random(n_bars) < 0.02  # market-wide crash days
     bars, sectors = {}, {}
     for s in range(n_symbols):
         sym = f"S{s:02d}"
-        price = float(rng.integers(50, 150))
+        price = float(rng.choice([20, 60, 100, 150, 400]) + rng.integers(0, 10))
+        vol_pct = float(rng.choice([0.01, 0.02, 0.035]))
         rows = []
         # Some symbols list late or halt for a stretch; others miss single days.
         listed_from = int(rng.choice([0, 0, 0, 30]))
-        halt = int(rng.integers(0, n_bars)) if rng.random() < 0.4 else -1
+        halt = int(rng.integers(0, n_bars)) if rng.random() < 0.5 else -1
         for k, d in enumerate(calendar):
-            step = float(rng.choice([-4, -3, -2, -1, 0, 1, 2, 3, 4, 5]))
+            move = rng.normal(0.0015, vol_pct) - (rng.uniform(0.06, 0.15) if shocks[k] else 0.0)
+            step = float(round(price * move))
+            if rng.random() < 0.15:  # small integer steps: exact -2% / -4% dips and SMA ties
+                step = float(rng.choice([-2, -1, 0, 1, 2]))
             price = max(5.0, price + step)
             if k < listed_from or (halt >= 0 and halt <= k < halt + 4) or rng.random() < 0.03:
                 continue
-            open_ = max(1.0, price + float(rng.integers(-2, 3)))
+            gap = float(round(price * rng.normal(0.0, vol_pct / 2)))
+            open_ = max(1.0, price + gap)
             high = max(open_, price) + float(rng.integers(0, 3))
             low = max(1.0, min(open_, price) - float(rng.integers(0, 3)))
             volume = 0.0 if rng.random() < 0.03 else float(rng.choice([100, 150, 200, 300, 600]))
@@ -181,15 +188,21 @@ def synthetic_market(seed: int, n_symbols: int = 10, n_bars: int = 400):
     return bars, sectors
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5, 6, 7, 8])
+# Risk settings that make the rarer paths happen: one big slot (cuts at the fill), a handful
+# of shares (take-profits whose half rounds to zero, min_order), a tight sector cap.
+SYNTH_SETTINGS = [
+    {},
+    {"capital": 20_000, "max_positions": 4},
+    {"capital": 1_500, "max_positions": 3, "sector_cap": 1.0},
+    {"capital": 50_000, "max_positions": 1, "sector_cap": 1.0, "slippage_bps": 10},
+    {"capital": 100_000, "max_positions": 5, "sector_cap": 0.25, "daily_loss_limit": -0.02},
+]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
 def test_synthetic_markets(seed):
     bars, sectors = synthetic_market(seed)
-    kw = {}
-    if seed % 2 == 0:
-        kw = dict(capital=20_000, max_positions=4)  # small quantities: 0-qty take-profits, cuts
-    if seed % 3 == 0:
-        kw["slippage_bps"] = 10
-    assert_agree(bars, sectors, min_trades=5, **kw)
+    assert_agree(bars, sectors, min_trades=5, **SYNTH_SETTINGS[seed % len(SYNTH_SETTINGS)])
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
