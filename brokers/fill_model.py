@@ -70,15 +70,23 @@ def sell_fill_price(open_: float, costs: FillCosts) -> float:
     return open_ * (1 - costs.slippage)
 
 
+def buy_cost(qty: float, price: float, commission: float) -> float:
+    """``qty * price * (1 + commission)``, evaluated in exactly that order: the spec's cash test
+    is exact, so a different order of operations could decide a tie the other way."""
+    return qty * price * (1 + commission)
+
+
 def affordable_qty(qty: float, price: float, cash: float, commission: float, lot: float) -> float:
     """The order's qty if it fits the cash, else the largest whole-lot qty that does (exact)."""
-    unit = price * (1 + commission)
-    if qty * unit <= cash and cash - qty * price - qty * price * commission >= 0:
+    if buy_cost(qty, price, commission) <= cash:
         return qty
+    unit = price * (1 + commission)
     q = min(qty, floor_to_lot(cash / unit, lot)) if unit > 0 else 0.0
-    # floor_to_lot's 1e-9 allowance may overshoot by a lot: step down until it truly fits.
-    while q > 0 and (q * unit > cash or cash - q * price - q * price * commission < 0):
+    # The division is only an estimate: step down until it fits, then up while the next lot fits.
+    while q > 0 and buy_cost(q, price, commission) > cash:
         q = on_lot_grid(q - lot, lot)
+    while q + lot <= qty and buy_cost(on_lot_grid(q + lot, lot), price, commission) <= cash:
+        q = on_lot_grid(q + lot, lot)
     return max(q, 0.0)
 
 
@@ -116,12 +124,13 @@ def fill_at_open(orders: Iterable[PendingOrder], opens: Mapping[str, float], cas
                 continue
             notional = qty * price
             fee = notional * costs.commission
-            cash = cash - notional - fee
+            # Deduct the very amount the cash test compared, so cash never goes below zero.
+            cash = cash - buy_cost(qty, price, costs.commission)
             held[o.symbol] = held.get(o.symbol, 0.0) + qty
             fills.append(SimFill(o.key, o.symbol, "BUY", qty, price, fee, o.reason,
                                  cut_from=o.qty if qty != o.qty else None))
     return FillOutcome(fills, cancelled, waiting, cash)
 
 
-__all__ = ["FillCosts", "FillOutcome", "PendingOrder", "SimFill", "affordable_qty", "fill_at_open",
+__all__ = ["FillCosts", "FillOutcome", "PendingOrder", "SimFill", "affordable_qty", "buy_cost", "fill_at_open",
            "fill_sequence"]

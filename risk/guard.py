@@ -67,6 +67,11 @@ class Verdict:
                 "close": self.close, "signal_reason": self.signal_reason}
 
 
+def sector_key(symbol: str, sector: str | None) -> tuple[str, str]:
+    """A symbol without a sector is a sector of its own, never one that shares its name."""
+    return ("sector", sector) if sector else ("symbol", symbol)
+
+
 def _by_rank(a: Candidate, b: Candidate) -> int:
     if not eq(a.strength, b.strength):
         return -1 if a.strength > b.strength else 1
@@ -97,11 +102,11 @@ def vet(candidates: Iterable[Candidate], holdings: Iterable[Holding], sales: Ite
     for s in sales:
         n = s.qty * s.close
         proceeds += n - n * costs.commission - n * costs.sell_tax
-    sector_value: dict[str, float] = {}
+    sector_value: dict[tuple[str, str], float] = {}
     for h in holdings:
         left = h.qty - sold_qty.get(h.symbol, 0.0)
         if left > 0:
-            key = h.sector or h.symbol
+            key = sector_key(h.symbol, h.sector)
             sector_value[key] = sector_value.get(key, 0.0) + left * h.close
 
     verdicts: list[Verdict] = []
@@ -116,8 +121,10 @@ def vet(candidates: Iterable[Candidate], holdings: Iterable[Holding], sales: Ite
             verdicts.append(verdict(False, "daily_loss_block"))
             continue
         if not held_after + approved_n < p.max_positions:
-            verdicts.append(verdict(False, "max_positions"))
-            continue
+            # Full: this and every candidate after it fails the first check the same way.
+            verdicts.extend(Verdict(r.symbol, False, "max_positions", 0.0, n, r.strength, r.close, r.reason)
+                            for n, r in enumerate(ranked[i - 1:], start=i))
+            break
         qty = order_qty(state.equity, p.max_positions, state.size_multiplier, c.close, c.lot)
         notional = qty * c.close
         if not qty > 0 or not ge(notional, c.min_notional):
@@ -127,7 +134,7 @@ def vet(candidates: Iterable[Candidate], holdings: Iterable[Holding], sales: Ite
         if not cash + proceeds - approved_cost - cost >= 0:  # exact: a comparison with zero
             verdicts.append(verdict(False, "cash", qty))
             continue
-        key = c.sector or c.symbol
+        key = sector_key(c.symbol, c.sector)
         if not le(sector_value.get(key, 0.0) + notional, cap):
             verdicts.append(verdict(False, "sector_cap", qty))
             continue

@@ -8,6 +8,7 @@ as the spec requires.  Infinities are equal only to themselves.
 
 from __future__ import annotations
 
+import functools
 import math
 from decimal import Decimal
 
@@ -69,6 +70,7 @@ def v_le(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return (a < b) | v_eq(a, b)
 
 
+@functools.lru_cache(maxsize=256)
 def lot_decimals(lot: float) -> int:
     exp = Decimal(repr(float(lot))).normalize().as_tuple().exponent
     return max(0, -int(exp))

@@ -45,15 +45,20 @@ class EntryTable:
     strength: np.ndarray       # float (inf when the volume mean is 0; NaN undefined)
     buy: np.ndarray = None     # trend and at least one entry rule (derived)
 
+    codes: np.ndarray = None   # bit 0 breakout, bit 1 golden_cross, bit 2 pullback (derived)
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "buy", self.trend & (self.breakout | self.golden_cross | self.pullback))
+        object.__setattr__(self, "codes", (self.breakout.astype(np.int8) | (self.golden_cross.astype(np.int8) << 1)
+                                           | (self.pullback.astype(np.int8) << 2)))
 
     def reason(self, i: int) -> str:
         """Every rule that held at bar ``i``, joined by ``+`` in the spec's order."""
-        parts = [name for name, arr in (("breakout", self.breakout),
-                                        ("golden_cross", self.golden_cross),
-                                        ("pullback", self.pullback)) if arr[i]]
-        return "+".join(parts)
+        return _REASONS[self.codes[i]]
+
+
+_REASONS = tuple("+".join(name for bit, name in enumerate(("breakout", "golden_cross", "pullback"))
+                          if code >> bit & 1) for code in range(8))
 
 
 @dataclass(frozen=True)

@@ -171,9 +171,10 @@ def _sort_candidates(cands: list[dict]) -> list[dict]:
 def run_reference(bars, sectors, capital=100_000_000, commission=0.00015, sell_tax=0.0020,
                   slippage_bps=0, max_positions=8, sector_cap=0.40, daily_loss_limit=-0.03,
                   drawdown_limit=-0.10, dd_multiplier=0.5, start=None, end=None, lot=1.0,
-                  min_notional=0.0, verdicts=None):
+                  min_notional=0.0, verdicts=None, open_orders=None):
     """See the module docstring.  ``verdicts``, if a list, receives one dict per BUY candidate
-    (date, symbol, reason: "approved" or the first failing check, qty)."""
+    (date, symbol, reason: "approved" or the first failing check, qty); ``open_orders``, if a
+    list, receives the orders still open after the last date (symbol, side, qty, reason)."""
     slip = slippage_bps / 10000
     # Bars after `end` are never seen.
     rows_of: dict[str, list[dict]] = {}
@@ -318,7 +319,7 @@ def run_reference(bars, sectors, capital=100_000_000, commission=0.00015, sell_t
         sell_qty = {o["symbol"]: o["qty"] for o in sells_today}
         approved: list[dict] = []
 
-        def verdict(c, why, qty=0.0):
+        def verdict(c, why, qty=0.0, t=t):
             if verdicts is not None:
                 verdicts.append(dict(date=t, symbol=c["symbol"], reason=why, qty=qty))
 
@@ -371,4 +372,11 @@ def run_reference(bars, sectors, capital=100_000_000, commission=0.00015, sell_t
         pending_sells = sells_today
         pending_buys = approved
 
+    if open_orders is not None:
+        for o in waiting_sells + pending_sells:
+            open_orders.append(dict(symbol=o["symbol"], side="SELL", qty=o["qty"],
+                                    reason=o["reason"]))
+        for o in pending_buys:
+            open_orders.append(dict(symbol=o["symbol"], side="BUY", qty=o["qty"],
+                                    reason=o["reason"]))
     return trades, equity_rows
