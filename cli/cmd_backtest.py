@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -15,11 +13,11 @@ from cli.main import app
 @app.command()
 def backtest(
     ctx: typer.Context,
-    start: Optional[str] = typer.Option(None, "--start", help="First decision date (YYYY-MM-DD); earlier bars only warm up the indicators."),
-    end: Optional[str] = typer.Option(None, "--end", help="Last decision date (YYYY-MM-DD); later bars are ignored."),
-    trades_out: Optional[str] = typer.Option(None, "--trades-out", help="Write trades.csv (date,symbol,side,qty,price,fee,reason) here."),
-    equity_out: Optional[str] = typer.Option(None, "--equity-out", help="Write equity.csv (date,cash,equity,drawdown,positions,buy_blocked,size_multiplier) here."),
-    chart: Optional[str] = typer.Option(None, "--chart", help="Save an equity-and-drawdown chart as PNG here."),
+    start: str | None = typer.Option(None, "--start", help="First decision date (YYYY-MM-DD); earlier bars only warm up the indicators."),
+    end: str | None = typer.Option(None, "--end", help="Last decision date (YYYY-MM-DD); later bars are ignored."),
+    trades_out: str | None = typer.Option(None, "--trades-out", help="Write trades.csv (date,symbol,side,qty,price,fee,reason) here."),
+    equity_out: str | None = typer.Option(None, "--equity-out", help="Write equity.csv (date,cash,equity,drawdown,positions,buy_blocked,size_multiplier) here."),
+    chart: str | None = typer.Option(None, "--chart", help="Save an equity-and-drawdown chart as PNG here."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON document."),
 ) -> None:
     """Run the Sennot rules and the risk layer over the stored bars.

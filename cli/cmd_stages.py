@@ -6,7 +6,6 @@ Each is a few lines over its pipeline function, run under the stage lock with a 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Optional
 
 import typer
 from rich.table import Table
@@ -61,7 +60,7 @@ def _summary_line(r: dict) -> str:
 @app.command()
 def signal(
     ctx: typer.Context,
-    asof: Optional[str] = typer.Option(None, "--asof", help=ASOF_HELP),
+    asof: str | None = typer.Option(None, "--asof", help=ASOF_HELP),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Decide for the latest stored bar (or --asof): exits for held positions, entries for
@@ -91,7 +90,7 @@ def signal(
 @app.command()
 def execute(
     ctx: typer.Context,
-    asof: Optional[str] = typer.Option(None, "--asof", help=ASOF_HELP),
+    asof: str | None = typer.Option(None, "--asof", help=ASOF_HELP),
     yes: bool = typer.Option(False, "--yes", help="Confirm the first live run of this database without a prompt."),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
@@ -108,11 +107,18 @@ def execute(
             out.print(f"  {cid}: {status}")
 
     def act(db, s, a):
+        from datetime import date
+
+        from pipeline.calendar import previous_trading_day
         from pipeline.catchup import must_reconcile_first
 
         confirm_live(db, s, yes)
-        # Scheduled runs (no --asof) reconcile first after downtime; replays need not.
-        return run_execute(db, s, a, reconcile_first=asof is None and must_reconcile_first(db, conf=s))
+        if asof is not None:  # a replay acts on that date's decisions, as right after its signal
+            return run_execute(db, s, a)
+        # Scheduled: reconcile first after downtime, and only the previous session's decisions
+        # are still fresh (a decision whose session passed while the Mac was off expires).
+        fresh = previous_trading_day(s.market, date.fromisoformat(a), s).isoformat()
+        return run_execute(db, s, a, reconcile_first=must_reconcile_first(db, conf=s), not_before=fresh)
 
     _run(ctx, "execute", asof, as_json, act, render)
 
@@ -141,9 +147,9 @@ def confirm_live(db, s, yes: bool) -> None:
 @app.command()
 def report(
     ctx: typer.Context,
-    asof: Optional[str] = typer.Option(None, "--asof", help=ASOF_HELP),
+    asof: str | None = typer.Option(None, "--asof", help=ASOF_HELP),
     send: bool = typer.Option(False, "--send", help="Also queue the report (chart included) for Telegram."),
-    chart: Optional[str] = typer.Option(None, "--chart", help="Where to save the equity chart PNG (default: next to the database, reports/)."),
+    chart: str | None = typer.Option(None, "--chart", help="Where to save the equity chart PNG (default: next to the database, reports/)."),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """The daily report from the database: equity, day and total P&L, drawdown, positions
@@ -167,7 +173,7 @@ def report(
 @app.command()
 def reconcile(
     ctx: typer.Context,
-    asof: Optional[str] = typer.Option(None, "--asof", help=ASOF_HELP),
+    asof: str | None = typer.Option(None, "--asof", help=ASOF_HELP),
     dry_run: bool = typer.Option(False, "--dry-run", help="Only show the differences; change nothing."),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
@@ -197,11 +203,11 @@ def reconcile(
 @app.command()
 def replay(
     ctx: typer.Context,
-    days: Optional[int] = typer.Option(None, "--days", min=1, help="Only the last N decision dates of the range."),
-    start: Optional[str] = typer.Option(None, "--start", help="First date to replay (YYYY-MM-DD)."),
-    end: Optional[str] = typer.Option(None, "--end", help="Last date to replay (YYYY-MM-DD)."),
-    source: Optional[str] = typer.Option(None, "--source", help="Collect each day from this source first (e.g. csv); default: use the stored bars."),
-    path: Optional[str] = typer.Option(None, "--path", help="With --source csv: the folder of <SYMBOL>.csv files."),
+    days: int | None = typer.Option(None, "--days", min=1, help="Only the last N decision dates of the range."),
+    start: str | None = typer.Option(None, "--start", help="First date to replay (YYYY-MM-DD)."),
+    end: str | None = typer.Option(None, "--end", help="Last date to replay (YYYY-MM-DD)."),
+    source: str | None = typer.Option(None, "--source", help="Collect each day from this source first (e.g. csv); default: use the stored bars."),
+    path: str | None = typer.Option(None, "--path", help="With --source csv: the folder of <SYMBOL>.csv files."),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Run the daily pipeline (collect, signal, execute) as of each past decision date in turn,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-from typing import Optional
 
 import typer
 
@@ -27,7 +26,7 @@ app = typer.Typer(
 @app.callback()
 def _root(
     ctx: typer.Context,
-    config: Optional[str] = typer.Option(
+    config: str | None = typer.Option(
         None, "--config", "-c", help="Path to qtx.yaml (default: $QTX_CONFIG, then ./qtx.yaml).",
         envvar=None,
     ),

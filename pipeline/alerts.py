@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import html
 
-from db import DB
+from db import DB, outbox
 from db import events as events_db
-from db import outbox
 
 
 def queue(db: DB, kind: str, text: str, photo: bytes | None = None,

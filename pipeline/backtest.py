@@ -86,9 +86,10 @@ def write_chart(dates: list[str], equity: list[float], drawdown: list[float], pa
     import matplotlib
 
     matplotlib.use("Agg")
+    from datetime import date
+
     import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
-    from datetime import date
 
     xs = [date.fromisoformat(d) for d in dates]
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(9, 5.5), sharex=True,

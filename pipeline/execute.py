@@ -17,10 +17,9 @@ import json
 import logging
 
 from brokers.base import BrokerError, OrderRequest, Rejected, UnknownOutcome, client_order_id
-from db import DB
+from db import DB, trading
 from db import control as control_db
 from db import events as events_db
-from db import trading
 from pipeline import alerts
 from pipeline.backtest import load_recent_market
 from pipeline.brokers_factory import make_broker
@@ -160,7 +159,10 @@ def submit(db: DB, broker, o: dict, live: bool = False) -> str:
 
 
 def run_execute(db: DB, settings: Settings, asof: str | None = None, broker=None,
-                reconcile_first: bool = False) -> dict:
+                reconcile_first: bool = False, not_before: str | None = None) -> dict:
+    """Vet and send.  ``not_before``: decisions older than this date are stale (the session they
+    were meant for has passed) and expire instead of trading; scheduled runs pass the market's
+    previous trading day."""
     broker = broker or make_broker(settings, db)
     summary: dict = {"status": "ok"}
     if reconcile_first:
@@ -172,6 +174,12 @@ def run_execute(db: DB, settings: Settings, asof: str | None = None, broker=None
     sync(db, broker, upto=asof)
     upto = asof or "9999-12-31"
     d = trading.latest_pending_date(db, upto)
+    if d is not None and not_before is not None and d < not_before:
+        stale = trading.expire_pending_before(db, not_before)
+        alerts.risk_alert(db, "stale_signals",
+                          f"{stale} decision(s) of {d} expired unsent: their session has passed",
+                          {"date": d, "not_before": not_before}, dedup_key=f"stale:{d}")
+        d = None
     summary["date"] = d
     if d is not None:
         expired = trading.expire_pending_before(db, d)

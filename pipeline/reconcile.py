@@ -12,10 +12,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from brokers.base import OPEN_STATUSES, Fill, OrderState
-from db import DB
+from db import DB, trading
 from db import control as control_db
 from db import events as events_db
-from db import trading
 from pipeline import alerts
 from pipeline.brokers_factory import make_broker
 from pipeline.config import Settings

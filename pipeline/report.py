@@ -6,10 +6,9 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from db import DB
+from db import DB, readside, trading
 from db import control as control_db
 from db import market as market_db
-from db import readside, trading
 from pipeline.config import Settings
 
 

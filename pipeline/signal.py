@@ -9,9 +9,8 @@ stores nothing new and gives the same decisions.
 
 from __future__ import annotations
 
-from db import DB
+from db import DB, trading
 from db import market as market_db
-from db import trading
 from pipeline.backtest import load_recent_market, strategy_of
 from pipeline.brokers_factory import make_broker
 from pipeline.config import Settings

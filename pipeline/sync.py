@@ -10,8 +10,7 @@ from __future__ import annotations
 import html
 
 from brokers.base import Fill, OrderState
-from db import DB
-from db import trading
+from db import DB, trading
 from pipeline import alerts
 from pipeline.faults import checkpoint
 from sennot.numeric import on_lot_grid

@@ -114,34 +114,31 @@ def vet(candidates: Iterable[Candidate], holdings: Iterable[Holding], sales: Ite
     approved_cost = 0.0
     cap = p.sector_cap * state.equity
     for i, c in enumerate(ranked, start=1):
-        def verdict(ok: bool, why: str, qty: float = 0.0) -> Verdict:
-            return Verdict(c.symbol, ok, why, qty, i, c.strength, c.close, c.reason)
-
+        qty = 0.0
         if state.buy_blocked:
-            verdicts.append(verdict(False, "daily_loss_block"))
-            continue
-        if not held_after + approved_n < p.max_positions:
+            reason = "daily_loss_block"
+        elif not held_after + approved_n < p.max_positions:
             # Full: this and every candidate after it fails the first check the same way.
             verdicts.extend(Verdict(r.symbol, False, "max_positions", 0.0, n, r.strength, r.close, r.reason)
                             for n, r in enumerate(ranked[i - 1:], start=i))
             break
-        qty = order_qty(state.equity, p.max_positions, state.size_multiplier, c.close, c.lot)
-        notional = qty * c.close
-        if not qty > 0 or not ge(notional, c.min_notional):
-            verdicts.append(verdict(False, "min_order", qty))
-            continue
-        cost = qty * c.close * (1 + costs.commission)
-        if not cash + proceeds - approved_cost - cost >= 0:  # exact: a comparison with zero
-            verdicts.append(verdict(False, "cash", qty))
-            continue
-        key = sector_key(c.symbol, c.sector)
-        if not le(sector_value.get(key, 0.0) + notional, cap):
-            verdicts.append(verdict(False, "sector_cap", qty))
-            continue
-        approved_n += 1
-        approved_cost += cost
-        sector_value[key] = sector_value.get(key, 0.0) + notional
-        verdicts.append(verdict(True, "approved", qty))
+        else:
+            qty = order_qty(state.equity, p.max_positions, state.size_multiplier, c.close, c.lot)
+            notional = qty * c.close
+            cost = qty * c.close * (1 + costs.commission)
+            key = sector_key(c.symbol, c.sector)
+            if not qty > 0 or not ge(notional, c.min_notional):
+                reason = "min_order"
+            elif not cash + proceeds - approved_cost - cost >= 0:  # exact: a comparison with zero
+                reason = "cash"
+            elif not le(sector_value.get(key, 0.0) + notional, cap):
+                reason = "sector_cap"
+            else:
+                reason = "approved"
+                approved_n += 1
+                approved_cost += cost
+                sector_value[key] = sector_value.get(key, 0.0) + notional
+        verdicts.append(Verdict(c.symbol, reason == "approved", reason, qty, i, c.strength, c.close, c.reason))
     return verdicts
 
 

@@ -66,8 +66,15 @@ class World:
         return res
 
 
-def make_world(root: Path, n_symbols: int = 16, n_days: int = 420, seed: int = 7, **config) -> World:
-    frames = sample_market.generate(seed=seed, n_symbols=n_symbols, n_days=n_days)
+def make_world(root: Path, n_symbols: int = 16, n_days: int = 420, seed: int = 7, end: str | None = None,
+               **config) -> World:
+    """``end``: place the synthetic market so its last business day is this date."""
+    start = "2023-01-02"
+    if end is not None:
+        import pandas as pd
+
+        start = pd.bdate_range(end=end, periods=n_days)[0].strftime("%Y-%m-%d")
+    frames = sample_market.generate(seed=seed, n_symbols=n_symbols, n_days=n_days, start=start)
     csv_dir = write_market_csv(frames, sample_market.sectors(n_symbols), root / "csv")
     cfg = root / "qtx.yaml"
     cfg.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
