@@ -77,8 +77,9 @@ def vet(db: DB, settings: Settings, d: str, cash: float) -> dict:
             trading.set_verdict(db, s["id"], "approved", "sell_always_allowed", qty)
             trading.insert_order_intent(db, client_order_id(d, "SELL", s["symbol"]), s["id"], d,
                                         s["symbol"], "SELL", qty, 0, s["reason"])
+        ordered = {x["symbol"] for x, _ in sell_orders}
         for s in sells:
-            if s["symbol"] not in {x["symbol"] for x, _ in sell_orders}:
+            if s["symbol"] not in ordered:
                 trading.set_verdict(db, s["id"], "rejected", "nothing_held")
         seq = 0
         for v in verdicts:

@@ -9,7 +9,7 @@ daily loss limit rejects every candidate with ``daily_loss_block``.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from risk.params import Costs, RiskParams
@@ -140,7 +140,3 @@ def vet(candidates: Iterable[Candidate], holdings: Iterable[Holding], sales: Ite
                 sector_value[key] = sector_value.get(key, 0.0) + notional
         verdicts.append(Verdict(c.symbol, reason == "approved", reason, qty, i, c.strength, c.close, c.reason))
     return verdicts
-
-
-def sector_map(instruments: Mapping[str, object]) -> dict[str, str | None]:
-    return {s: getattr(i, "sector", None) for s, i in instruments.items()}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from risk.params import RiskParams
@@ -41,12 +41,3 @@ def assess(equity_t: float, prev_equity: float | None, prev_peak: float, p: Risk
         buy_blocked=lt(daily_return, p.daily_loss_limit),
         size_multiplier=p.drawdown_size_multiplier if lt(drawdown, p.drawdown_limit) else 1.0,
     )
-
-
-def exposure_by_sector(values: Mapping[str, float], sectors: Mapping[str, str | None]) -> dict[str, float]:
-    """Market value per sector; a symbol without a sector is a sector of its own."""
-    out: dict[str, float] = {}
-    for sym, v in values.items():
-        key = sectors.get(sym) or sym
-        out[key] = out.get(key, 0.0) + v
-    return out
