@@ -20,7 +20,7 @@ from risk import guard
 from risk.params import Costs, RiskParams
 from risk.portfolio import assess
 from risk.portfolio import equity as portfolio_equity
-from sennot.numeric import ge, on_lot_grid, v_ge
+from sennot.numeric import on_lot_grid, v_ge
 from sennot.strategy import Strategy
 from sennot.types import EntryTable, PositionView
 
@@ -39,21 +39,6 @@ class UniverseFilter:
 
     def listed(self, symbol: str) -> bool:
         return (not self.symbols or symbol in self.symbols) and symbol not in self.exclude
-
-    def passes(self, bars, i: int) -> bool:
-        """Whether a symbol may get a BUY at its bar ``i`` (one already held may still exit)."""
-        if not self.listed(bars.symbol):
-            return False
-        if self.min_price is not None and not ge(float(bars.close[i]), self.min_price):
-            return False
-        if self.min_avg_value is not None:
-            n = self.avg_value_window
-            if i + 1 < n:
-                return False
-            value = float(np.mean(bars.close[i - n + 1:i + 1] * bars.volume[i - n + 1:i + 1]))
-            if not ge(value, self.min_avg_value):
-                return False
-        return True
 
     def mask(self, bars) -> np.ndarray:
         """``passes`` at every bar, vectorized."""

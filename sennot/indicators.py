@@ -41,8 +41,3 @@ def shift(x: np.ndarray, k: int = 1) -> np.ndarray:
     if x.shape[0] > k:
         out[k:] = x[:-k]
     return out
-
-
-def mean_last(x: np.ndarray, n: int) -> np.ndarray:
-    """mean of ``x[t-n+1] .. x[t]`` — alias of ``sma`` for non-price series."""
-    return sma(x, n)

@@ -27,12 +27,6 @@ class SymbolBars:
         i = int(np.searchsorted(self.dates, date))
         return i if i < len(self) and self.dates[i] == date else -1
 
-    def upto(self, date: str) -> SymbolBars:
-        """Bars dated on or before ``date``."""
-        n = int(np.searchsorted(self.dates, date, side="right"))
-        return SymbolBars(self.symbol, self.dates[:n], self.open[:n], self.high[:n],
-                          self.low[:n], self.close[:n], self.volume[:n])
-
 
 @dataclass(frozen=True)
 class EntryTable:
