@@ -23,7 +23,7 @@ class FillCosts:
     slippage: float = 0.0  # a fraction: slippage_bps / 10000
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class PendingOrder:
     key: str                # client order id
     symbol: str
@@ -35,7 +35,7 @@ class PendingOrder:
     waited: bool = False    # already passed a fill attempt without a bar
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class SimFill:
     key: str
     symbol: str

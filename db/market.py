@@ -2,37 +2,24 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from db.core import DB
 
+# One structured row per bar: filled straight from the cursor in C (``np.fromiter``), which is
+# several times faster than building Python rows for a backtest's hundreds of thousands of bars.
+BAR_DTYPE = np.dtype([("symbol", "U40"), ("date", "U10"), ("open", "f8"), ("high", "f8"),
+                      ("low", "f8"), ("close", "f8"), ("volume", "f8")])
 
-def bar_rows(db: DB, end: str | None = None, symbols: list[str] | None = None) -> list[tuple]:
-    """(symbol, date, open, high, low, close, volume) rows, by symbol then date."""
+
+def bar_array(db: DB, end: str | None = None) -> np.ndarray:
+    """Every bar up to ``end`` as a ``BAR_DTYPE`` array, by symbol then date."""
     sql = "SELECT symbol, date, open, high, low, close, volume FROM bars"
-    where, params = [], []
+    params: list = []
     if end:
-        where.append("date <= ?")
+        sql += " WHERE date <= ?"
         params.append(end)
-    if symbols:
-        where.append(f"symbol IN ({','.join('?' * len(symbols))})")
-        params.extend(symbols)
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY symbol, date"
-    return db.conn.execute(sql, params).fetchall()
-
-
-def bar_rows_since(db: DB, since: str, end: str | None = None, symbols: list[str] | None = None) -> list[tuple]:
-    """Like ``bar_rows`` but only bars dated on or after ``since`` (a history window)."""
-    sql = "SELECT symbol, date, open, high, low, close, volume FROM bars WHERE date >= ?"
-    params: list = [since]
-    if end:
-        sql += " AND date <= ?"
-        params.append(end)
-    if symbols:
-        sql += f" AND symbol IN ({','.join('?' * len(symbols))})"
-        params.extend(symbols)
-    sql += " ORDER BY symbol, date"
-    return db.conn.execute(sql, params).fetchall()
+    return np.fromiter(db.conn.execute(sql + " ORDER BY symbol, date", params), dtype=BAR_DTYPE)
 
 
 def instrument_rows(db: DB) -> list[dict]:
@@ -47,7 +34,7 @@ def market_dates(db: DB, end: str | None = None) -> list[str]:
     return [r[0] for r in db.conn.execute("SELECT DISTINCT date FROM bars ORDER BY date")]
 
 
-def recent_bar_rows(db: DB, end: str, per_symbol: int, keep_since: str | None = None) -> list[tuple]:
+def recent_bar_array(db: DB, end: str, per_symbol: int, keep_since: str | None = None) -> np.ndarray:
     """Each symbol's last ``per_symbol`` bars up to ``end`` (and every bar since ``keep_since``),
     by symbol then date: enough history for the indicators without loading years of bars."""
     sql = (
@@ -59,7 +46,7 @@ def recent_bar_rows(db: DB, end: str, per_symbol: int, keep_since: str | None = 
     if keep_since:
         sql += " OR date >= ?"
         params.append(keep_since)
-    return db.conn.execute(sql + " ORDER BY symbol, date", params).fetchall()
+    return np.fromiter(db.conn.execute(sql + " ORDER BY symbol, date", params), dtype=BAR_DTYPE)
 
 
 def bar_sources(db: DB) -> list[str]:

@@ -9,6 +9,7 @@ database, so a replay gives the backtest's trades.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 
@@ -54,7 +55,7 @@ class UniverseFilter:
         return ok
 
 
-@dataclass
+@dataclass(slots=True)
 class Held:
     """A position as the engine tracks it."""
 
@@ -71,7 +72,7 @@ class Held:
                             self.armed_index, self.peak)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class SellSignal:
     symbol: str
     qty: float
@@ -80,7 +81,7 @@ class SellSignal:
     full: bool
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Trade:
     date: str
     symbol: str
@@ -94,7 +95,7 @@ class Trade:
         return asdict(self)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class EquityRow:
     date: str
     cash: float
@@ -112,11 +113,17 @@ class EquityRow:
 class SimResult:
     trades: list[Trade] = field(default_factory=list)
     equity: list[EquityRow] = field(default_factory=list)
-    verdicts: list[dict] = field(default_factory=list)      # every BUY candidate's verdict
+    raw_verdicts: list[tuple[str, guard.Verdict]] = field(default_factory=list)
     exits: list[dict] = field(default_factory=list)         # every exit decision (incl. 0-qty arms)
     cancelled: list[dict] = field(default_factory=list)
     open_orders: list[dict] = field(default_factory=list)   # still open after the last date
     capital: float = 0.0
+
+    @property
+    def verdicts(self) -> list[dict]:
+        """Every BUY candidate's verdict as a dict with its date (built on demand: the loop
+        keeps the objects, since most runs never look at most of them)."""
+        return [{"date": d, **v.to_dict()} for d, v in self.raw_verdicts]
 
 
 # --------------------------------------------------------------------------- shared steps
@@ -137,13 +144,13 @@ def exit_signals(strategy: Strategy, market: Market, held: Iterable[Held], k: in
         bars = market.bars[h.symbol]
         dec = strategy.exit(h.view(), bars.close, i, market.rule(h.symbol).lot)
         if h.armed_index is not None and h.peak is not None:
-            h.peak = max(h.peak, float(bars.close[i]))
+            h.peak = max(h.peak, bars.close.item(i))
         if dec is None:
             continue
         if dec.arm:
             arms.append((h, i))
         if dec.qty > 0:
-            sells.append(SellSignal(h.symbol, dec.qty, float(bars.close[i]), dec.rule,
+            sells.append(SellSignal(h.symbol, dec.qty, bars.close.item(i), dec.rule,
                                     full=dec.qty >= h.qty))
     return sells, arms
 
@@ -159,10 +166,10 @@ def entry_candidates(market: Market, tables: dict[str, EntryTable], masks: dict[
         if i < 0:
             continue
         t = tables[sym]
-        if not t.buy[i] or not masks[sym][i]:
+        if not t.buy.item(i) or not masks[sym].item(i):
             continue
         r = market.rule(sym)
-        out.append(guard.Candidate(sym, float(t.strength[i]), float(market.bars[sym].close[i]),
+        out.append(guard.Candidate(sym, t.strength.item(i), market.bars[sym].close.item(i),
                                    t.reason(i), r.lot, r.min_notional, r.sector))
     return out
 
@@ -179,11 +186,25 @@ def simulate(market: Market, strategy: Strategy, rp: RiskParams, costs: Costs, c
              start: str | None = None, end: str | None = None,
              universe: UniverseFilter | None = None,
              progress: Callable[[int, int], None] | None = None) -> SimResult:
+    # The loop allocates many small objects and makes no reference cycles: the cyclic
+    # collector would only spend time (about 7%) looking for garbage that is not there.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _simulate(market, strategy, rp, costs, capital, start, end, universe, progress)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _simulate(market: Market, strategy: Strategy, rp: RiskParams, costs: Costs, capital: float,
+              start: str | None, end: str | None, universe: UniverseFilter | None,
+              progress: Callable[[int, int], None] | None) -> SimResult:
     universe = universe or UniverseFilter()
     fc = FillCosts(costs.commission, costs.sell_tax, costs.slippage)
     ks = [k for k, d in enumerate(market.dates.tolist())
           if (start is None or d >= start) and (end is None or d <= end)]
-    tables = {s: strategy.entries(market.bars[s]) for s in market.symbols}
+    tables = strategy.entries_many([market.bars[s] for s in market.symbols])
     masks = {s: universe.mask(market.bars[s]) for s in market.symbols}
     # Precomputed per date: which symbols have an entry (keeps the daily loop small).
     buy_any = np.zeros(market.own.shape, dtype=bool)
@@ -208,7 +229,7 @@ def simulate(market: Market, strategy: Strategy, rp: RiskParams, costs: Costs, c
             for o in pending:
                 i = market.own_index(o.symbol, k)
                 if i >= 0:
-                    opens[o.symbol] = float(market.bars[o.symbol].open[i])
+                    opens[o.symbol] = market.bars[o.symbol].open.item(i)
             out = fill_at_open(pending, opens, cash, {s: h.qty for s, h in held.items()}, fc)
             cash = out.cash
             for f in out.fills:
@@ -228,7 +249,7 @@ def simulate(market: Market, strategy: Strategy, rp: RiskParams, costs: Costs, c
         for sym in held:
             i = market.own_index(sym, k)
             if i >= 0:
-                last_close[sym] = float(market.bars[sym].close[i])
+                last_close[sym] = market.bars[sym].close.item(i)
             elif sym not in last_close:
                 last_close[sym] = valuation_close(market, sym, k)
         equity = portfolio_equity(cash, ((held[s].qty, last_close[s]) for s in sorted(held)))
@@ -258,7 +279,7 @@ def simulate(market: Market, strategy: Strategy, rp: RiskParams, costs: Costs, c
             verdicts = guard.vet(cands, holdings, sales, cash, state, rp, costs)
             seq = 0
             for v in verdicts:
-                res.verdicts.append({"date": d, **v.to_dict()})
+                res.raw_verdicts.append((d, v))
                 if v.approved:
                     seq += 1
                     new_orders.append(PendingOrder(f"{d}-B-{v.symbol}", v.symbol, "BUY", v.qty, seq,

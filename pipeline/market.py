@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -74,14 +74,18 @@ def from_frames(frames: Mapping[str, object], sectors: Mapping[str, str | None] 
     return Market(bars, r)
 
 
-def from_rows(rows: Iterable[tuple], rules: Mapping[str, InstrumentRules] | None = None) -> Market:
-    """Build from (symbol, date, open, high, low, close, volume) rows sorted by symbol, date."""
-    by_sym: dict[str, list[tuple]] = {}
-    for r in rows:
-        by_sym.setdefault(r[0], []).append(r)
+def from_array(a: np.ndarray, rules: Mapping[str, InstrumentRules] | None = None) -> Market:
+    """Build from a structured array (symbol, date, open, high, low, close, volume) sorted by
+    symbol then date: one slice per symbol, no per-row Python work."""
+    if not len(a):
+        return Market({}, dict(rules or {}))
+    sym = a["symbol"]
+    day = a["date"]
+    ohlcv = [np.ascontiguousarray(a[f]) for f in ("open", "high", "low", "close", "volume")]
+    starts = np.flatnonzero(np.r_[True, sym[1:] != sym[:-1]])
+    ends = np.r_[starts[1:], len(sym)]
     bars = {}
-    for sym, rs in by_sym.items():
-        a = np.array([r[2:7] for r in rs], dtype=float)
-        bars[sym] = SymbolBars(sym, np.array([r[1] for r in rs], dtype=str),
-                               a[:, 0], a[:, 1], a[:, 2], a[:, 3], a[:, 4])
+    for a, b in zip(starts.tolist(), ends.tolist()):
+        s = str(sym[a])
+        bars[s] = SymbolBars(s, day[a:b], *(c[a:b] for c in ohlcv))
     return Market(bars, dict(rules or {}))

@@ -71,7 +71,7 @@ def run_signal(db: DB, settings: Settings, asof: str | None = None, broker=None)
     sells, arms = exit_signals(strategy, market, held, k, open_sells)
     flat = [s for s in market.symbols if s not in {h.symbol for h in held} and s not in busy
             and market.own_index(s, k) >= 0]
-    tables = {s: strategy.entries(market.bars[s]) for s in flat}
+    tables = strategy.entries_many([market.bars[s] for s in flat])
     universe = UniverseFilter.from_settings(settings.universe)
     masks = {s: universe.mask(market.bars[s]) for s in flat}
     buys = entry_candidates(market, tables, masks, k, set(), flat)

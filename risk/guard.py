@@ -18,7 +18,7 @@ from risk.sizing import order_qty
 from sennot.numeric import eq, ge, le
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Candidate:
     symbol: str
     strength: float
@@ -29,7 +29,7 @@ class Candidate:
     sector: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Holding:
     """A position at t, valued at ``close`` (the last known close)."""
 
@@ -39,7 +39,7 @@ class Holding:
     sector: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Sale:
     """One of today's SELLs: ``qty`` sold at ``close`` (close[t]); ``full`` if it closes the position."""
 
@@ -49,7 +49,7 @@ class Sale:
     full: bool
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Verdict:
     symbol: str
     approved: bool

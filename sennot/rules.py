@@ -11,12 +11,39 @@ import numpy as np
 from sennot import indicators as ind
 from sennot.numeric import floor_to_lot, ge, le, v_ge, v_gt, v_le
 from sennot.params import SennotParams
-from sennot.types import EntryTable, ExitDecision, PositionView, SymbolBars
+from sennot.types import EntryTable, ExitDecision, PositionView, SymbolBars, entry_buy, entry_codes
 
 
 def entry_table(bars: SymbolBars, p: SennotParams) -> EntryTable:
-    close, high, volume = bars.close, bars.high, bars.volume
+    return entry_tables([bars], p)[0]
 
+
+def entry_tables(many: list[SymbolBars], p: SennotParams) -> list[EntryTable]:
+    """Entry tables for many symbols in one batch (rows right-aligned, NaN-padded on the left;
+    a window that reaches into the padding is undefined, exactly like missing history)."""
+    if not many:
+        return []
+    width = max(len(b) for b in many)
+    mats = []
+    for field in ("close", "high", "volume"):
+        m = np.full((len(many), width), np.nan)
+        for r, b in enumerate(many):
+            if len(b):
+                m[r, width - len(b):] = getattr(b, field)
+        mats.append(m)
+    trend, breakout, golden_cross, pullback, strength = _entries(*mats, p)
+    buy = entry_buy(trend, breakout, golden_cross, pullback)
+    codes = entry_codes(breakout, golden_cross, pullback)
+    out = []
+    for r, b in enumerate(many):
+        cols = slice(width - len(b), width)
+        out.append(EntryTable(trend=trend[r, cols], breakout=breakout[r, cols],
+                              golden_cross=golden_cross[r, cols], pullback=pullback[r, cols],
+                              strength=strength[r, cols], buy=buy[r, cols], codes=codes[r, cols]))
+    return out
+
+
+def _entries(close: np.ndarray, high: np.ndarray, volume: np.ndarray, p: SennotParams):
     trend = v_gt(close, ind.sma(close, p.trend_sma))
 
     fast, slow = ind.sma(close, p.fast_sma), ind.sma(close, p.slow_sma)
@@ -38,8 +65,7 @@ def entry_table(bars: SymbolBars, p: SennotParams) -> EntryTable:
     with np.errstate(invalid="ignore", divide="ignore"):
         strength = np.where(vol_mean == 0, np.inf, volume / np.where(vol_mean == 0, 1, vol_mean))
     strength = np.where(np.isnan(vol_mean), np.nan, strength)
-    return EntryTable(trend=trend, breakout=breakout, golden_cross=golden_cross,
-                      pullback=pullback, strength=strength)
+    return trend, breakout, golden_cross, pullback, strength
 
 
 def exit_decision(pos: PositionView, close: np.ndarray, i: int, p: SennotParams,
@@ -48,7 +74,7 @@ def exit_decision(pos: PositionView, close: np.ndarray, i: int, p: SennotParams,
 
     ``close`` is the symbol's own close series; ``pos.entry_index <= i``.
     """
-    c = float(close[i])
+    c = close.item(i)
     armed = pos.armed_index is not None
     if not armed and le(c, pos.entry_price * (1 - p.stop_loss)):
         return ExitDecision("stop_loss", pos.qty)

@@ -26,6 +26,10 @@ class Strategy(Protocol):
 
     def entries(self, bars: SymbolBars) -> EntryTable: ...
 
+    def entries_many(self, many: list[SymbolBars]) -> dict[str, EntryTable]:
+        """``entries`` for many symbols at once (a strategy may batch the work)."""
+        ...
+
     def exit(self, pos: PositionView, close: np.ndarray, i: int, lot: float = 1.0) -> ExitDecision | None: ...
 
     def levels(self, pos: PositionView, close: np.ndarray, i: int) -> dict[str, float | None]:
@@ -42,6 +46,9 @@ class Sennot:
 
     def entries(self, bars: SymbolBars) -> EntryTable:
         return rules.entry_table(bars, self.params)
+
+    def entries_many(self, many: list[SymbolBars]) -> dict[str, EntryTable]:
+        return {b.symbol: t for b, t in zip(many, rules.entry_tables(many, self.params))}
 
     def exit(self, pos: PositionView, close: np.ndarray, i: int, lot: float = 1.0) -> ExitDecision | None:
         return rules.exit_decision(pos, close, i, self.params, lot)

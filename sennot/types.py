@@ -42,20 +42,30 @@ class EntryTable:
     codes: np.ndarray = None   # bit 0 breakout, bit 1 golden_cross, bit 2 pullback (derived)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "buy", self.trend & (self.breakout | self.golden_cross | self.pullback))
-        object.__setattr__(self, "codes", (self.breakout.astype(np.int8) | (self.golden_cross.astype(np.int8) << 1)
-                                           | (self.pullback.astype(np.int8) << 2)))
+        if self.buy is None:
+            object.__setattr__(self, "buy", entry_buy(self.trend, self.breakout, self.golden_cross, self.pullback))
+        if self.codes is None:
+            object.__setattr__(self, "codes", entry_codes(self.breakout, self.golden_cross, self.pullback))
 
     def reason(self, i: int) -> str:
         """Every rule that held at bar ``i``, joined by ``+`` in the spec's order."""
-        return _REASONS[self.codes[i]]
+        return _REASONS[self.codes.item(i)]
+
+
+def entry_buy(trend, breakout, golden_cross, pullback) -> np.ndarray:
+    return trend & (breakout | golden_cross | pullback)
+
+
+def entry_codes(breakout, golden_cross, pullback) -> np.ndarray:
+    return (breakout.astype(np.int8) | (golden_cross.astype(np.int8) << 1)
+            | (pullback.astype(np.int8) << 2))
 
 
 _REASONS = tuple("+".join(name for bit, name in enumerate(("breakout", "golden_cross", "pullback"))
                           if code >> bit & 1) for code in range(8))
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class PositionView:
     """What the exit rules need to know about a held position."""
 
@@ -67,14 +77,14 @@ class PositionView:
     peak: float | None = None  # max close from the arming bar to the bar before this one, if known
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ExitDecision:
     rule: str          # stop_loss | trailing_stop | take_profit | time_exit
     qty: float         # quantity to sell (0 for a take-profit whose half rounds to zero)
     arm: bool = False  # take_profit arms the trailing stop at this bar
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class BuySignal:
     symbol: str
     reason: str
