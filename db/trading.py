@@ -179,3 +179,11 @@ def metrics_series(db: DB, end: str | None = None) -> list[dict]:
     if end:
         return db.query("SELECT * FROM daily_metrics WHERE date <= ? ORDER BY date", (end,))
     return db.query("SELECT * FROM daily_metrics ORDER BY date")
+
+
+def fill_count(db: DB) -> int:
+    return db.scalar("SELECT COUNT(*) FROM fills")
+
+
+def latest_order_date(db: DB, upto: str) -> str | None:
+    return db.scalar("SELECT MAX(date) FROM orders WHERE date <= ?", (upto,))

@@ -188,7 +188,7 @@ def run_execute(db: DB, settings: Settings, asof: str | None = None, broker=None
             events_db.record(db, "warning", "signals_expired", f"{expired} stale pending signal(s) expired before {d}")
         cash = broker.balance().cash
         summary.update(vet(db, settings, d, cash))
-    newest = d or db.scalar("SELECT MAX(date) FROM orders WHERE date <= ?", (upto,))
+    newest = d or trading.latest_order_date(db, upto)
     results = {}
     for o in trading.orders_to_submit(db):
         if newest and o["date"] < newest and o["status"] == "intent":

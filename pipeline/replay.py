@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from db import DB
+from db import DB, trading
 from db import market as market_db
 from pipeline.collect import collect as run_collect
 from pipeline.config import Settings
@@ -31,7 +31,7 @@ def replay_dates(db: DB, days: int | None, start: str | None, end: str | None,
 def run_replay(db: DB, settings: Settings, dates: list[str], source: str | None = None,
                path: str | Path | None = None,
                progress: Callable[[int, int, str], None] | None = None) -> dict:
-    trades_before = db.scalar("SELECT COUNT(*) FROM fills")
+    trades_before = trading.fill_count(db)
     per_day = []
     for n, d in enumerate(dates, start=1):
         if source:
@@ -50,4 +50,4 @@ def run_replay(db: DB, settings: Settings, dates: list[str], source: str | None 
         if progress:
             progress(n, len(dates), d)
     return {"days": len(dates), "first": dates[0] if dates else None, "last": dates[-1] if dates else None,
-            "fills": db.scalar("SELECT COUNT(*) FROM fills") - trades_before, "per_day": per_day}
+            "fills": trading.fill_count(db) - trades_before, "per_day": per_day}
