@@ -27,6 +27,9 @@ from typing import Any, NamedTuple
 import pytest
 import yaml
 
+# Fixtures that live next to their helpers (the local Bot API server: ``fake``).
+pytest_plugins = ["tests.telegram_helpers"]
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

@@ -7,6 +7,7 @@ import threading
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 import yaml
 
 from db import open_db
@@ -71,3 +72,13 @@ def running_listener(settings, timeout: float = 20, clock=None):
         assert not t.is_alive(), "listener did not stop"
         if errors:
             raise errors[0]
+
+
+@pytest.fixture
+def fake():
+    """A local Bot API server on loopback for the test, stopped after it."""
+    from tests.fakes.telegram_bot_api import FakeBotAPI
+
+    api = FakeBotAPI(TOKEN).start()
+    yield api
+    api.stop()

@@ -11,11 +11,9 @@ from db import control as control_db
 from db import events as events_db
 from db import outbox as outbox_db
 from db.core import now_iso
-from tests.fakes.telegram_bot_api import FakeBotAPI
 from tests.telegram_helpers import (
     CHAT,
     STRANGER,
-    TOKEN,
     db_for,
     make_config,
     running_listener,
@@ -23,13 +21,6 @@ from tests.telegram_helpers import (
 )
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture
-def fake():
-    api = FakeBotAPI(TOKEN).start()
-    yield api
-    api.stop()
 
 
 @pytest.fixture

@@ -11,18 +11,10 @@ from pathlib import Path
 import pytest
 
 from db import outbox as outbox_db
-from tests.fakes.telegram_bot_api import FakeBotAPI
 from tests.telegram_helpers import CHAT, TOKEN, TOKEN_ENV, db_for, make_config, settings_for
 
 QTX = str(Path(sys.executable).with_name("qtx"))
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture
-def fake():
-    api = FakeBotAPI(TOKEN).start()
-    yield api
-    api.stop()
 
 
 def _start(path: Path, *args: str) -> subprocess.Popen:
