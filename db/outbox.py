@@ -22,10 +22,6 @@ def pending(db: DB, limit: int = 50) -> list[dict]:
         "WHERE status = 'pending' ORDER BY id LIMIT ?", (limit,))
 
 
-def mark_sent(db: DB, msg_id: int) -> None:
-    db.conn.execute("UPDATE outbox SET status = 'sent', sent_at = ? WHERE id = ?", (now_iso(), msg_id))
-
-
 def mark_attempt(db: DB, msg_id: int, error: str, give_up: bool = False) -> None:
     db.conn.execute(
         "UPDATE outbox SET attempts = attempts + 1, last_error = ?, status = ? WHERE id = ?",

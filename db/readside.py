@@ -52,10 +52,6 @@ def latest_bar_date(db: DB) -> str | None:
     return db.scalar("SELECT MAX(date) FROM bars")
 
 
-def sectors(db: DB) -> dict[str, str | None]:
-    return {r["symbol"]: r["sector"] for r in db.query("SELECT symbol, sector FROM instruments")}
-
-
 def signals_since(db: DB, since: str, upto: str) -> list[dict]:
     return db.query("SELECT id, date, symbol, side, reason, status, verdict_reason FROM signals "
                     "WHERE date >= ? AND date <= ? ORDER BY date, id", (since, upto))

@@ -48,12 +48,6 @@ def set_verdict(db: DB, signal_id: int, status: str, reason: str, qty: float | N
         "WHERE id = ?", (status, reason, qty, rank, now_iso(), signal_id))
 
 
-def signal_dates_done(db: DB, date: str) -> bool:
-    return db.scalar("SELECT 1 FROM signals WHERE date = ? LIMIT 1", (date,)) is not None
-
-
-# ----------------------------------------------------------------------------- orders
-
 def insert_order_intent(db: DB, client_order_id: str, signal_id: int | None, date: str, symbol: str,
                         side: str, qty: float, seq: int, reason: str) -> bool:
     ts = now_iso()
@@ -97,9 +91,6 @@ def insert_external_order(db: DB, client_order_id: str, date: str, symbol: str, 
 
 # ----------------------------------------------------------------------------- fills and positions
 
-def has_fill(db: DB, fill_id: str) -> bool:
-    return db.scalar("SELECT 1 FROM fills WHERE fill_id = ?", (fill_id,)) is not None
-
 
 def fill_ids(db: DB) -> set[str]:
     return {r[0] for r in db.conn.execute("SELECT fill_id FROM fills")}
@@ -123,10 +114,6 @@ def fills_between(db: DB, start: str | None = None, end: str | None = None) -> l
         sql += " AND date <= ?"
         params.append(end)
     return db.query(sql + " ORDER BY id", tuple(params))
-
-
-def last_fill_ts(db: DB) -> str | None:
-    return db.scalar("SELECT MAX(date) FROM fills")
 
 
 def position(db: DB, symbol: str) -> dict | None:

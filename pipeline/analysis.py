@@ -11,6 +11,7 @@ from collections import Counter, defaultdict
 from datetime import date, timedelta
 
 from db import DB, readside
+from db import bars as bars_db
 from pipeline.config import Settings
 from pipeline.positions_view import positions as positions_view
 
@@ -111,7 +112,7 @@ def analysis(db: DB, settings: Settings, days: int = 30, asof: str | None = None
                 "avg_return": sum(rets) / len(rets) if rets else None}
 
     pos = positions_view(db, settings, asof=asof)
-    sector_of = readside.sectors(db)
+    sector_of = bars_db.sectors(db)
     metrics = readside.latest_metrics(db, asof)
     held_value = sum(p["value"] or 0 for p in pos)
     equity = metrics["equity"] if metrics else None

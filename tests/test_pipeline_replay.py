@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from db import open_db, trading
+from db import trading
 from pipeline import backtest as bt
 from pipeline.collect import collect_csv
-from pipeline.config import from_dict
 from tests.paper_world import make_world, trade_rows
 
 
@@ -100,8 +99,3 @@ def test_replay_equals_backtest_on_real_krx_bars(tmp_path, shared_data):
     assert res.trades
     _assert_same(res, _replay(world, window), window[0])
 
-
-def test_from_dict_defaults_match_backtest_defaults():
-    s = from_dict({})
-    assert (s.capital, s.costs.commission, s.costs.sell_tax, s.risk.max_positions) == (1e8, 0.00015, 0.002, 8)
-    assert open_db  # imported for fixtures above
