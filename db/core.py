@@ -56,6 +56,17 @@ class DB:
         else:
             self.conn.execute("COMMIT")
 
+    # Explicit transaction control for callers that batch several units of work into one
+    # transaction (``transaction()`` is the usual way).
+    def begin(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def commit(self) -> None:
+        self.conn.execute("COMMIT")
+
+    def rollback(self) -> None:
+        self.conn.execute("ROLLBACK")
+
     def query(self, sql: str, params: tuple | dict = ()) -> list[dict]:
         cur = self.conn.execute(sql, params)
         cols = [c[0] for c in cur.description or []]

@@ -158,7 +158,7 @@ class _Batches:
 
     def begin(self) -> None:
         if not self.open and not self.db.conn.in_transaction:
-            self.db.conn.execute("BEGIN IMMEDIATE")
+            self.db.begin()
             self.open = True
 
     def done(self, rows: int) -> None:
@@ -168,12 +168,12 @@ class _Batches:
 
     def commit(self) -> None:
         if self.open:
-            self.db.conn.execute("COMMIT")
+            self.db.commit()
         self.open, self.rows = False, 0
 
     def abort(self) -> None:
         if self.open:
-            self.db.conn.execute("ROLLBACK")
+            self.db.rollback()
         self.open, self.rows = False, 0
 
 
