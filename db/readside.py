@@ -4,26 +4,11 @@ from __future__ import annotations
 
 from db.core import DB
 
-OPEN_ORDER_STATUSES = ("intent", "sent", "unknown", "new", "partially_filled")
-
 
 def latest_metrics(db: DB, asof: str | None = None) -> dict | None:
     if asof:
         return db.one("SELECT * FROM daily_metrics WHERE date <= ? ORDER BY date DESC LIMIT 1", (asof,))
     return db.one("SELECT * FROM daily_metrics ORDER BY date DESC LIMIT 1")
-
-
-def open_orders(db: DB) -> list[dict]:
-    marks = ",".join("?" * len(OPEN_ORDER_STATUSES))
-    return db.query(
-        "SELECT id, client_order_id, date, symbol, side, qty, order_type, limit_price, status, "
-        f"filled_qty, reason, created_at FROM orders WHERE status IN ({marks}) ORDER BY id",
-        OPEN_ORDER_STATUSES)
-
-
-def positions(db: DB) -> list[dict]:
-    return db.query("SELECT symbol, qty, avg_price, entry_price, entry_date, armed_date, updated_at "
-                    "FROM positions WHERE qty > 0 ORDER BY symbol")
 
 
 def last_bar(db: DB, symbol: str, asof: str | None = None) -> dict | None:

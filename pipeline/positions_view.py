@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from db import DB, readside
+from db import DB, readside, trading
 from pipeline.config import Settings
 
 # Sennot's exit distances (trading-rules.md); a strategy param of the same name overrides.
@@ -26,7 +26,7 @@ def positions(db: DB, settings: Settings, asof: str | None = None) -> list[dict]
     trail = _param(settings, "trailing_stop", DEFAULT_TRAILING_STOP)
     take = _param(settings, "take_profit", DEFAULT_TAKE_PROFIT)
     out = []
-    for p in readside.positions(db):
+    for p in trading.positions(db).values():
         bar = readside.last_bar(db, p["symbol"], asof)
         last = bar["close"] if bar else None
         armed = bool(p["armed_date"])

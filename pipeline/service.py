@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from db import DB, readside
+from db import DB, readside, trading
 from db import control as control_db
 from db import telegram as telegram_db
 from pipeline import analysis as analysis_mod
@@ -76,7 +76,7 @@ def status(db: DB, settings: Settings) -> dict:
         "buy_block_reasons": reasons,
         "flags": flags,
         "metrics": metrics,
-        "open_orders": readside.open_orders(db),
+        "open_orders": trading.open_orders(db),
         "runs": runs,
         "listener": hb,
         "outbox": telegram_db.outbox_counts(db),

@@ -44,7 +44,7 @@ def _seed_portfolio(db):
                         "positions, buy_blocked, size_multiplier, exposure, updated_at) VALUES "
                         "('2026-11-23', 8000, 9280, 9500, -0.0231, -0.01, 2, 0, 1.0, 0.14, ?)", (ts,))
         db.conn.execute("INSERT INTO orders(client_order_id, date, symbol, side, qty, status, "
-                        "created_at, updated_at) VALUES ('c1', '2026-11-23', 'QQQ', 'BUY', 3, 'sent', ?, ?)",
+                        "created_at, updated_at) VALUES ('c1', '2026-11-23', 'QQQ', 'BUY', 3, 'new', ?, ?)",
                         (ts, ts))
 
 
