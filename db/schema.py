@@ -196,8 +196,42 @@ CREATE TABLE paper_holdings (
 );
 """
 
+# The broker seam and typed messages:
+# - ``broker_kv``: each adapter's small persistent store (a token with its expiry, a cursor),
+#   namespaced by adapter, so state survives between stage processes;
+# - ``broker_order_ids``: our client order id -> the venue's order id, written *before* a create
+#   is sent (venue id NULL) and completed as soon as the venue names its id (Kiwoom has no
+#   client id: this map is how its orders are found again);
+# - ``orders.sent_at``: when the create was first sent (reconcile matches unknown orders on the
+#   venue's lists by time after it);
+# - ``outbox.payload``: a typed message (kind + JSON data) that each channel renders itself.
+MIGRATION_2 = """
+CREATE TABLE broker_kv (
+    adapter TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    expires_at TEXT,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (adapter, key)
+);
+CREATE TABLE broker_order_ids (
+    adapter TEXT NOT NULL,
+    client_order_id TEXT NOT NULL,
+    broker_order_id TEXT,
+    symbol TEXT NOT NULL,
+    side TEXT NOT NULL,
+    qty REAL NOT NULL,
+    sent_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (adapter, client_order_id)
+);
+CREATE INDEX broker_order_ids_venue ON broker_order_ids(adapter, broker_order_id);
+ALTER TABLE orders ADD COLUMN sent_at TEXT;
+ALTER TABLE outbox ADD COLUMN payload TEXT;
+"""
+
 # Forward migrations, oldest first.  Index i migrates from version i to version i + 1.
-MIGRATIONS: list[str] = [MIGRATION_1]
+MIGRATIONS: list[str] = [MIGRATION_1, MIGRATION_2]
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
