@@ -1,11 +1,15 @@
 """The broker interface (the order layer) and the plain types every adapter speaks.
 
-Shaped on Bybit v5 and Kiwoom REST, not on the paper broker: orders are addressed by *our*
-client order id (Bybit ``orderLinkId``), they can fill partially, be amended (price or
-quantity) and cancelled, and a create can end with an *unknown outcome* (timeout, dropped
-connection) that the caller must resolve by looking the order up, never by sending again
-blindly.  Every adapter reports orders, fills and positions so that ``reconcile`` can compare
-the broker with the database.
+Shaped on Bybit v5 and Kiwoom REST, not on the paper broker.  Market data (``MarketData``) is
+apart from execution (``Execution``); cancel and amend are an optional capability
+(``CancelReplace``) and the paper broker's power to move its own market is one too
+(``SimulatedVenue``).  Orders carry *our* client order id and, once known, the venue's order id:
+Bybit stores our id (``orderLinkId``), Kiwoom only returns its own ``ord_no``, so an adapter keeps
+the map in its store (``db.broker_store``).  A create can end with an *unknown outcome*
+(timeout, dropped connection) that ``execute`` resolves by looking the order up, never by
+sending again blindly; ``Capabilities`` tells it what the venue guarantees.  Every adapter
+reports orders, fills and positions so that ``reconcile`` can compare the venue with the
+database.
 
 Nothing here imports the rest of qtx.
 """
@@ -29,10 +33,13 @@ class BrokerError(Exception):
 
     kind = "error"
 
-    def __init__(self, message: str, *, code: str | int | None = None, retry_after: float | None = None):
+    def __init__(self, message: str, *, code: str | int | None = None, retry_after: float | None = None,
+                 not_processed: bool = False):
         super().__init__(message)
         self.code = code
         self.retry_after = retry_after
+        # The venue said it did not act on the request (a clock-skew refusal): safe to resend.
+        self.not_processed = not_processed
 
 
 class Rejected(BrokerError):
@@ -107,6 +114,7 @@ class OrderRequest:
     order_type: Literal["market", "limit"] = "market"
     limit_price: float | None = None
     date: str | None = None  # the decision date that produced the order (paper fills after it)
+    broker_order_id: str | None = None  # the venue's id, once known (lookups, amend, cancel)
 
 
 @dataclass
@@ -122,6 +130,7 @@ class OrderState:
     order_type: str = "market"
     limit_price: float | None = None
     reject_reason: str | None = None
+    ts: str | None = None  # when the venue accepted it (ISO UTC), where the venue says
 
     @property
     def is_open(self) -> bool:
@@ -142,6 +151,13 @@ class Fill:
     fee: float
     date: str                 # market date of the fill
     ts: str                   # ISO timestamp
+    broker_order_id: str | None = None  # the venue's id of the order (Kiwoom ord_no)
+    fee_qty: float = 0.0      # part of ``qty`` the venue kept as fee, in the asset bought (Bybit spot)
+
+    @property
+    def position_qty(self) -> float:
+        """What the fill changes the position by: the quantity received after an in-kind fee."""
+        return self.qty - self.fee_qty
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -163,9 +179,26 @@ class Balance:
 
 # --------------------------------------------------------------------------- interface
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What a venue guarantees, so that one policy in ``execute`` fits every venue.
+
+    ``enforces_client_ids``: the venue refuses a second create with the same client id (Bybit's
+    ``orderLinkId``), so a create whose outcome is unknown may be sent again once the lookup
+    finds nothing.  A venue without it (Kiwoom) must never get a second create: an unknown
+    outcome is left to ``reconcile``, which matches it on the venue's own lists.
+    ``visibility_delay``: seconds a venue may take to show an accepted create in its lookups
+    (venues process creates asynchronously); an empty lookup sooner than that proves nothing.
+    """
+
+    enforces_client_ids: bool = False
+    visibility_delay: float = 0.0
+    cancel_replace: bool = False
+
+
 @runtime_checkable
-class Broker(Protocol):
-    name: str
+class MarketData(Protocol):
+    """Reference data and closed daily bars."""
 
     def instruments(self, symbols: list[str] | None = None) -> list[Instrument]: ...
 
@@ -173,20 +206,25 @@ class Broker(Protocol):
         """Closed daily bars, ascending; never the candle still open."""
         ...
 
+
+@runtime_checkable
+class Execution(Protocol):
+    """Orders, fills, positions and cash at a venue: what ``execute`` and ``reconcile`` use."""
+
+    name: str
+    capabilities: Capabilities
+
     def place(self, req: OrderRequest) -> OrderState:
         """Create an order.  Raises Rejected, UnknownOutcome, RateLimited, AuthError.
 
-        Placing a client order id the broker already has returns that order (a duplicate id is
-        "already placed", not an error)."""
+        On a venue that enforces client ids, placing an id it already has returns that order
+        (a duplicate id is "already placed", not an error)."""
         ...
 
-    def cancel(self, client_order_id: str) -> OrderState: ...
-
-    def replace(self, client_order_id: str, *, qty: float | None = None,
-                price: float | None = None) -> OrderState: ...
-
-    def order_status(self, client_order_id: str) -> OrderState | None:
-        """The order by our id, open or closed; None when the broker has never seen it."""
+    def order_status(self, client_order_id: str, broker_order_id: str | None = None) -> OrderState | None:
+        """The order by our id (and the venue's id when known), open or closed; None when the
+        venue does not show it (which, right after a create, proves nothing: see
+        ``Capabilities.visibility_delay``)."""
         ...
 
     def open_orders(self) -> list[OrderState]: ...
@@ -198,6 +236,29 @@ class Broker(Protocol):
     def positions(self) -> list[Position]: ...
 
     def balance(self) -> Balance: ...
+
+
+@runtime_checkable
+class CancelReplace(Protocol):
+    """The optional capability to cancel and amend open orders."""
+
+    def cancel(self, client_order_id: str) -> OrderState: ...
+
+    def replace(self, client_order_id: str, *, qty: float | None = None,
+                price: float | None = None) -> OrderState: ...
+
+
+@runtime_checkable
+class SimulatedVenue(Protocol):
+    """A venue that qtx moves itself (the paper broker): it fills at the opens of the bars
+    the market has reached, when told the market reached them."""
+
+    def on_bars(self, upto: str) -> list[Fill]: ...
+
+
+@runtime_checkable
+class Broker(Execution, MarketData, Protocol):
+    """A venue that is both a data feed and an execution venue (paper, Bybit, Kiwoom)."""
 
 
 # --------------------------------------------------------------------------- ids

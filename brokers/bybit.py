@@ -1,26 +1,24 @@
 """Bybit v5 adapter of the broker interface, over pybit's ``HTTP`` client.
 
 Spot first, linear perpetuals where the interface allows.  Orders are addressed by our
-``orderLinkId`` (the client order id).  pybit's own retries are switched off so that the policy
-here is the only one: reads are retried on rate limits, clock skew and server trouble; a create
-is never resent blindly: when its outcome is unknown it is looked up by ``orderLinkId`` first and
-sent once more only when Bybit has no such order (and a duplicate-id answer means "already
-placed").
+``orderLinkId`` (the client order id), which Bybit enforces (a second create with the same id is
+refused: ``Capabilities.enforces_client_ids``).  pybit's own retries are switched off so that
+the transport policy of ``brokers.http`` is the only one.  A create whose outcome is unknown is
+raised as ``UnknownOutcome``: ``execute`` owns what happens next (look up, wait out the
+visibility delay, and only then send again).
 
 Quantities and prices go out as strings formatted from ``Decimal``, rounded to the instrument's
 lot step and tick.  Every write (create, amend, cancel) is logged to ``qtx.bybit.orders`` with its
-request and response; keys and signatures are never part of what is logged.
+request and response (``brokers.http.OrderLog``); keys and signatures are never logged.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
-import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_DOWN, ROUND_UP, Decimal, InvalidOperation
@@ -28,27 +26,26 @@ from decimal import ROUND_DOWN, ROUND_UP, Decimal, InvalidOperation
 import requests
 from pybit.exceptions import FailedRequestError, InvalidRequestError
 from pybit.unified_trading import HTTP
-from tenacity import Retrying, retry_if_exception, stop_after_attempt
 
 from brokers.base import (
     AuthError,
     Balance,
     Bar,
     BrokerError,
+    Capabilities,
     Fill,
     Instrument,
     NotFound,
     OrderRequest,
     OrderState,
     Position,
-    RateLimited,
     Rejected,
     Transient,
     UnknownOutcome,
 )
 from brokers.bybit_errors import CLOCK_SKEW, DuplicateOrder, from_http_status, from_ret_code
+from brokers.http import OrderLog, Throttle, call_with_retries, paginate
 
-ORDER_LOG = logging.getLogger("qtx.bybit.orders")
 log = logging.getLogger("qtx.bybit")
 
 DAY_MS = 86_400_000
@@ -79,21 +76,6 @@ class MissingKeys(AuthError):
     """Live mode was asked for but an API key variable is empty or unset."""
 
     kind = "auth"
-
-
-def check_notional_cap(qty: float, price: float | None, cap: float | None) -> str | None:
-    """Why an order must not go out under the live per-order notional cap, or None if it may.
-
-    Live mode requires a cap: no cap, or no price to judge the order by, is a refusal.
-    """
-    if cap is None or cap <= 0:
-        return "live mode needs a per-order notional cap (risk.max_order_notional)"
-    if price is None or price <= 0:
-        return "no price to check the order against the notional cap"
-    notional = Decimal(str(qty)) * Decimal(str(price))
-    if notional > Decimal(str(cap)):
-        return f"order notional {notional:f} exceeds the per-order cap {Decimal(str(cap)):f}"
-    return None
 
 
 # --------------------------------------------------------------------------- decimals
@@ -176,6 +158,9 @@ class BybitBroker:
     """The broker interface on Bybit v5 (spot or linear)."""
 
     name = "bybit"
+    # Bybit refuses a second create with the same orderLinkId (110072 / 170141), and shows an
+    # accepted create in its lists within a second or two (it processes creates asynchronously).
+    capabilities = Capabilities(enforces_client_ids=True, visibility_delay=2.0, cancel_replace=True)
 
     def __init__(
         self,
@@ -207,13 +192,11 @@ class BybitBroker:
         self.max_attempts = max(1, max_attempts)
         self.max_wait = max_wait
         self.min_interval = min_interval
-        self.on_order_log = on_order_log
+        self.order_log = OrderLog("bybit", on_order_log)
         self._sleep = sleep
         self._clock = clock
         self._specs: dict[str, Spec] = {}
-        self._lock = threading.Lock()
-        self._last_call = 0.0
-        self._not_before = 0.0
+        self.throttle = Throttle(default=min_interval, sleep=sleep, max_wait=max_wait)
         self.has_keys = bool(api_key and api_secret)
         # max_retries=1: pybit's loop makes exactly one attempt.  force_retry=False: network
         # errors come out raw.  retry_codes is emptied after construction because pybit
@@ -234,17 +217,20 @@ class BybitBroker:
     # ------------------------------------------------------------------ construction
 
     @classmethod
-    def from_settings(cls, section, mode: str = "paper", env: Mapping[str, str] | None = None, **kw) -> BybitBroker:
-        """Build from the ``bybit:`` config section; keys come from the variables it names.
+    def from_settings(cls, section, mode: str = "paper", secret: Callable[[str], str | None] | None = None,
+                      **kw) -> BybitBroker:
+        """Build from the ``bybit:`` config section; keys come from the variables it names,
+        read through ``secret`` (the pipeline passes the config's secret reader; default: the
+        environment).
 
         Live mode refuses to start without both keys and names the missing variable.  Paper
         mode needs none (public market data only) but uses them when present.
         """
-        env = os.environ if env is None else env
-        key = (env.get(section.api_key_env) or "").strip()
-        secret = (env.get(section.api_secret_env) or "").strip()
+        read = secret or os.environ.get
+        key = (read(section.api_key_env) or "").strip()
+        secret_value = (read(section.api_secret_env) or "").strip()
         if mode == "live":
-            missing = [n for n, v in ((section.api_key_env, key), (section.api_secret_env, secret)) if not v]
+            missing = [n for n, v in ((section.api_key_env, key), (section.api_secret_env, secret_value)) if not v]
             if missing:
                 names = " and ".join(missing)
                 raise MissingKeys(
@@ -255,7 +241,7 @@ class BybitBroker:
         # per IP: one request every 0.1 s stays far below both.
         kw.setdefault("min_interval", 0.1)
         return cls(
-            key or None, secret or None,
+            key or None, secret_value or None,
             category=section.category, network=section.network, endpoint=section.endpoint,
             interval=section.interval, timeout=section.timeout, recv_window=section.recv_window,
             quote_coin=section.quote_coin, **kw,
@@ -266,19 +252,6 @@ class BybitBroker:
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
 
-    def _throttle(self) -> None:
-        with self._lock:
-            now = time.monotonic()
-            wait = 0.0
-            if self.min_interval:
-                wait = max(wait, self._last_call + self.min_interval - now)
-            if self._not_before:
-                wait = max(wait, min(self.max_wait, self._not_before - self._clock()))
-                self._not_before = 0.0
-            if wait > 0:
-                self._sleep(wait)
-            self._last_call = time.monotonic()
-
     def _note_limits(self, headers) -> None:
         # X-Bapi-Limit-Status is what is left in this window: at 0, wait for the reset.
         if not headers:
@@ -287,12 +260,12 @@ class BybitBroker:
         reset = headers.get("X-Bapi-Limit-Reset-Timestamp")
         if left is not None and reset and str(left).strip() == "0":
             try:
-                self._not_before = float(reset) / 1000.0
+                self.throttle.hold(float(reset) / 1000.0 - self._clock())
             except ValueError:
                 pass
 
     def _raw(self, method: str, params: dict, write: bool) -> dict:
-        self._throttle()
+        self.throttle.wait()
         fn = getattr(self.session, method)
         try:
             out = fn(**dict(params))
@@ -307,7 +280,7 @@ class BybitBroker:
             raise AuthError(f"Bybit {method} needs API keys: {e}", code="no-keys") from None
         except InvalidRequestError as e:
             err = from_ret_code(int(e.status_code), str(e.message), e.resp_headers)
-            if write and isinstance(err, Transient) and err.code not in CLOCK_SKEW:
+            if write and isinstance(err, Transient) and not err.not_processed:
                 # A server error inside Bybit after a write arrived: it may have acted.
                 raise UnknownOutcome(str(err), code=err.code) from None
             raise err from None
@@ -325,70 +298,36 @@ class BybitBroker:
         return body.get("result") or {}
 
     def _call(self, method: str, params: dict, *, write: bool = False) -> dict:
-        """One API call under our retry policy (the only one: pybit's is off)."""
+        """One API call under the transport's retry policy (the only one: pybit's is off)."""
 
-        def safe(exc: BaseException) -> bool:
-            if isinstance(exc, RateLimited):
-                return True  # refused before it was processed
-            if isinstance(exc, Transient):
-                return (not write) or exc.code in CLOCK_SKEW
-            return False
-
-        def wait(rs) -> float:
-            exc = rs.outcome.exception()
-            after = getattr(exc, "retry_after", None)
-            if after is not None:
-                return min(self.max_wait, after)
-            return min(self.max_wait, 0.2 * (2 ** (rs.attempt_number - 1)))
-
-        def before_sleep(rs) -> None:
-            exc = rs.outcome.exception()
-            log.warning("bybit %s: %s; retrying (attempt %d)", method, exc, rs.attempt_number)
+        def on_retry(exc: BaseException, _attempt: int) -> None:
             if getattr(exc, "code", None) in CLOCK_SKEW:
                 self.session.recv_window = min(60_000, int(self.session.recv_window) + 2500)
 
-        retrying = Retrying(
-            stop=stop_after_attempt(self.max_attempts), wait=wait,
-            retry=retry_if_exception(safe), sleep=self._sleep, reraise=True,
-            before_sleep=before_sleep,
-        )
-        return retrying(self._raw, method, params, write)
+        return call_with_retries(lambda: self._raw(method, params, write), write=write,
+                                 attempts=self.max_attempts, max_wait=self.max_wait, sleep=self._sleep,
+                                 what=f"bybit {method}", on_retry=on_retry)
 
     def _write(self, action: str, params: dict) -> dict:
-        """A write with its request and response logged (params never hold keys)."""
+        """A write with its request and response logged."""
         entry: dict = {"action": action, "category": self.category, "network": self.network,
                        "request": dict(params), "ts": _utc(self._now_ms()).isoformat()}
         try:
             res = self._call(action, params, write=True)
         except BrokerError as e:
             entry["response"] = {"error": e.kind, "code": e.code, "message": str(e)}
-            self._log_order(entry, logging.WARNING)
+            self.order_log.write(entry, ok=False)
             raise
         entry["response"] = res
-        self._log_order(entry, logging.INFO)
+        self.order_log.write(entry)
         return res
 
-    def _log_order(self, entry: dict, level: int) -> None:
-        ORDER_LOG.log(level, json.dumps(entry, default=str, sort_keys=True))
-        if self.on_order_log is not None:
-            try:
-                self.on_order_log(entry)
-            except Exception:  # a logging sink must never break order handling
-                log.exception("order log sink failed")
-
     def _pages(self, method: str, params: dict, *, max_pages: int = 100) -> list[dict]:
-        rows: list[dict] = []
-        cursor = None
-        for _ in range(max_pages):
-            p = dict(params)
-            if cursor:
-                p["cursor"] = cursor
-            res = self._call(method, p)
-            rows.extend(res.get("list") or [])
-            cursor = res.get("nextPageCursor")
-            if not cursor:
-                break
-        return rows
+        def fetch(cursor):
+            res = self._call(method, {**params, "cursor": cursor} if cursor else dict(params))
+            return res.get("list") or [], res.get("nextPageCursor")
+
+        return paginate(fetch, max_pages=max_pages)
 
     # ------------------------------------------------------------------ market data
 
@@ -548,35 +487,14 @@ class BybitBroker:
         return params
 
     def place(self, req: OrderRequest) -> OrderState:
+        """One create.  A duplicate orderLinkId means it was placed before: that order is
+        returned.  Any doubt about the outcome is ``UnknownOutcome`` for ``execute`` to resolve."""
         params = self.order_params(req)
-        cid = req.client_order_id
         try:
             res = self._write("place_order", params)
         except DuplicateOrder:
-            return self._already_placed(cid)
-        except UnknownOutcome as first:
-            found = self._resolve_unknown(cid, first)
-            if found is not None:
-                return found
-            log.warning("bybit: create %s never arrived (%s); sending it once more", cid, first)
-            try:
-                res = self._write("place_order", params)
-            except DuplicateOrder:
-                return self._already_placed(cid)
-            except UnknownOutcome as second:
-                found = self._resolve_unknown(cid, second)
-                if found is not None:
-                    return found
-                raise UnknownOutcome(f"create {cid}: outcome still unknown after a second attempt ({second}); "
-                                     "look it up before sending again", code=second.code) from None
+            return self._already_placed(req.client_order_id)
         return self._after_create(req, res)
-
-    def _resolve_unknown(self, cid: str, err: UnknownOutcome) -> OrderState | None:
-        """Look a create of unknown outcome up by orderLinkId; raise if even that fails."""
-        try:
-            return self.order_status(cid)
-        except BrokerError as e:
-            raise UnknownOutcome(f"create {cid}: {err}; and looking it up failed ({e})", code=err.code) from None
 
     def _already_placed(self, cid: str) -> OrderState:
         st = self.order_status(cid)
@@ -611,7 +529,7 @@ class BybitBroker:
             reject_reason=(o.get("rejectReason") or None) if status in ("rejected", "cancelled") else None,
         )
 
-    def order_status(self, client_order_id: str) -> OrderState | None:
+    def order_status(self, client_order_id: str, broker_order_id: str | None = None) -> OrderState | None:
         params = {"category": self.category, "orderLinkId": client_order_id}
         if self.category == "linear":
             params["settleCoin"] = self.quote_coin
@@ -686,13 +604,14 @@ class BybitBroker:
         fee_ccy = e.get("feeCurrency") or ""
         sym = e.get("symbol", "")
         qty = _dec(e.get("execQty"))
+        fee_qty = Decimal(0)
         if self.category == "spot" and fee_ccy and fee_ccy != self.quote_coin:
             base = self._specs[sym].base if sym in self._specs else sym[: -len(self.quote_coin)]
             if fee_ccy == base:
-                # A spot buy pays its fee in the coin bought: the wallet receives qty - fee.
-                # Report the quantity received and the fee's quote value, so the position
-                # matches the wallet and qty * price + fee is still exactly the cash paid.
-                qty = qty - fee
+                # A spot buy pays its fee in the coin bought: the order filled ``qty`` (filled
+                # means filled) and the wallet received ``qty - fee`` (the position).  The fee
+                # is reported at its quote value.
+                fee_qty = fee
                 fee = fee * price
             else:
                 log.warning("bybit fill %s: fee %s %s is not in %s or the base coin; reported as is",
@@ -702,6 +621,7 @@ class BybitBroker:
             side="BUY" if e.get("side") == "Buy" else "SELL", qty=float(qty),
             price=float(price), fee=float(fee), date=_utc(t).date().isoformat(),
             ts=_utc(t).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+            broker_order_id=e.get("orderId") or None, fee_qty=float(fee_qty),
         )
 
     def fills(self, since: str | None = None) -> list[Fill]:

@@ -24,7 +24,9 @@ DUPLICATE_LINK_ID = {110072, 170141}
 
 RATE_LIMIT = {10006, 10018, 170005}          # too many visits (UID / IP / spot)
 CLOCK_SKEW = {10002}                         # timestamp outside recv_window
-SERVER = {10000, 10016, 170007, 170146}      # server error / busy / timeout inside Bybit
+# Server error, restart, "high server load, please retry" (retCode 429), timeout inside Bybit:
+# none of them is final.
+SERVER = {429, 10000, 10016, 170007, 170146}
 AUTH = {10003, 10004, 10005, 10007, 10008, 10009, 10010, 33004, 10029}
 NOT_FOUND = {110001, 170213, 170142}         # order does not exist (or too late to cancel)
 INSUFFICIENT = {110004, 110007, 110012, 110052, 170131, 170033}
@@ -36,7 +38,7 @@ TABLE: list[tuple[str, str, str]] = [
     ("0", "OK", "-"),
     ("10002", "request timestamp outside recv_window (clock skew)", "Transient: retried (wider recv_window)"),
     ("10006, 10018, 170005", "too many requests (UID / IP)", "RateLimited: waits for X-Bapi-Limit-Reset-Timestamp, retried"),
-    ("10000, 10016, 170007, 170146", "server error / busy", "reads: Transient (retried); writes: UnknownOutcome (looked up)"),
+    ("429, 10000, 10016, 170007, 170146", "server error, restart, high load / busy", "reads: Transient (retried); writes: UnknownOutcome (looked up, then sent again only if Bybit still has no such order)"),
     ("10003-10005, 10007-10010, 10029, 33004", "key invalid, signature, permission, IP not allowed, expired", "AuthError: never retried"),
     ("110001, 170213, 170142", "order does not exist / too late to cancel", "NotFound"),
     ("110072, 170141", "duplicate orderLinkId", "already placed: the order is looked up and returned"),
@@ -77,7 +79,7 @@ def from_ret_code(code: int, message: str, headers=None) -> BrokerError:
     if code in RATE_LIMIT:
         return RateLimited(text, code=code, retry_after=reset_after(headers))
     if code in CLOCK_SKEW:
-        return Transient(text, code=code)
+        return Transient(text, code=code, not_processed=True)  # refused before processing
     if code in SERVER:
         return Transient(text, code=code)
     if code in AUTH:

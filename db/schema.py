@@ -204,6 +204,8 @@ CREATE TABLE paper_holdings (
 #   client id: this map is how its orders are found again);
 # - ``orders.sent_at``: when the create was first sent (reconcile matches unknown orders on the
 #   venue's lists by time after it);
+# - ``fills.broker_order_id`` and ``fills.fee_qty`` (the part of a BUY the venue kept as fee,
+#   in the asset bought: the order filled ``qty``, the position grew by ``qty - fee_qty``);
 # - ``outbox.payload``: a typed message (kind + JSON data) that each channel renders itself.
 MIGRATION_2 = """
 CREATE TABLE broker_kv (
@@ -227,6 +229,8 @@ CREATE TABLE broker_order_ids (
 );
 CREATE INDEX broker_order_ids_venue ON broker_order_ids(adapter, broker_order_id);
 ALTER TABLE orders ADD COLUMN sent_at TEXT;
+ALTER TABLE fills ADD COLUMN broker_order_id TEXT;
+ALTER TABLE fills ADD COLUMN fee_qty REAL NOT NULL DEFAULT 0;
 ALTER TABLE outbox ADD COLUMN payload TEXT;
 """
 

@@ -73,6 +73,11 @@ def open_orders(db: DB) -> list[dict]:
     return db.query(f"SELECT * FROM orders WHERE status IN ({q}) ORDER BY id", OPEN_ORDER_STATUSES)
 
 
+def claimed_broker_ids(db: DB) -> set[str]:
+    """Venue order ids already known to be one of our orders."""
+    return {r[0] for r in db.conn.execute("SELECT broker_order_id FROM orders WHERE broker_order_id IS NOT NULL")}
+
+
 def update_order(db: DB, client_order_id: str, **fields) -> None:
     fields["updated_at"] = now_iso()
     cols = ", ".join(f"{k} = ?" for k in fields)
@@ -98,10 +103,10 @@ def fill_ids(db: DB) -> set[str]:
 
 def insert_fill(db: DB, f: dict, reason: str | None, source: str = "broker") -> bool:
     cur = db.conn.execute(
-        "INSERT OR IGNORE INTO fills(fill_id, client_order_id, date, symbol, side, qty, price, fee, reason, ts, source) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT OR IGNORE INTO fills(fill_id, client_order_id, date, symbol, side, qty, price, fee, reason, ts, "
+        "source, broker_order_id, fee_qty) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (f["fill_id"], f["client_order_id"], f["date"], f["symbol"], f["side"], f["qty"], f["price"],
-         f["fee"], reason, f["ts"], source))
+         f["fee"], reason, f["ts"], source, f.get("broker_order_id"), f.get("fee_qty") or 0.0))
     return cur.rowcount > 0
 
 

@@ -5,19 +5,31 @@ Two phases, each safe to kill at any line:
 1. *Vet* (one transaction): the risk guard over the pending signals of the latest decision
    date, every verdict and reason stored, and an order intent with a deterministic client order
    id written for each approved signal.  Killed inside, nothing is written; rerun, it vets again.
-2. *Submit*: for every intent (or unknown outcome), look the order up at the broker by its
-   client id first and place it only if the broker has no such order.  A timeout leaves it
-   ``unknown`` for the next run or ``reconcile``; it is never blindly resent.
+2. *Submit* (``submit``): the one policy for unknown outcomes, for every venue.  An intent is
+   marked sent before the request; a maybe-sent order is looked up (twice, around the venue's
+   visibility delay) and sent again only while its decision is current and the venue enforces
+   client ids; otherwise it stays ``unknown`` for ``reconcile``.  Orders of an older decision
+   are only looked up, never sent.
 """
 
 from __future__ import annotations
 
-import html
 import json
 import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 
-from brokers.base import BrokerError, OrderRequest, Rejected, UnknownOutcome, client_order_id
-from db import DB, trading
+from brokers.base import (
+    BrokerError,
+    Execution,
+    OrderRequest,
+    OrderState,
+    Rejected,
+    UnknownOutcome,
+    client_order_id,
+)
+from db import DB, now_iso, trading
 from db import control as control_db
 from db import events as events_db
 from pipeline import alerts
@@ -122,41 +134,108 @@ def _risk_events(db: DB, d: str, state: RiskState, verdicts: list[guard.Verdict]
                          {"date": d, "reasons": blocks})
 
 
-def submit(db: DB, broker, o: dict, live: bool = False) -> str:
-    """Phase 2 for one order: look up by client id, place only if absent, record the outcome."""
+def submit(db: DB, broker: Execution, o: dict, *, current: bool = True, live: bool = False,
+           sleep: Callable[[float], None] = time.sleep) -> str:
+    """Phase 2 for one order; returns the order's status after it.
+
+    The one policy for every venue: an order never sent is sent only while its decision is
+    current (``sent_at`` is written first, so a kill after it makes the order "maybe sent").
+    A maybe-sent order is looked up; an empty lookup sooner than the venue's visibility delay
+    proves nothing, so it is looked up again after that delay.  Still absent, it is sent again
+    only if its decision is current *and* the venue enforces client ids (a second create with
+    the same id is refused, so it cannot double); otherwise it stays ``unknown`` for
+    ``reconcile``, which matches it on the venue's own lists."""
     cid = o["client_order_id"]
     try:
         checkpoint("execute:before_lookup")
-        st = broker.order_status(cid)
+        if o["sent_at"] is None:
+            if not current:
+                return _expire(db, o, "never sent; its session has passed")
+            return _send(db, broker, o, live, sleep=sleep)
+        st = _lookup(broker, o, sleep)
+        if st is not None:
+            return _record(db, st)
+        if not current and broker.capabilities.enforces_client_ids:
+            # The venue would show it by its client id: it never arrived, and it is too late now.
+            return _expire(db, o, "the venue never received it; its session has passed")
+        if not (current and broker.capabilities.enforces_client_ids):
+            return _mark_unknown(db, o, "not found at the venue yet; reconcile matches it on the venue's lists")
+        log.warning("order %s: the venue has no such order after its visibility delay; sending it again", cid)
+        return _send(db, broker, o, live, resend=True, sleep=sleep)
+    except BrokerError as e:
+        events_db.record(db, "error", "broker_error", f"{cid}: {e}", {"client_order_id": cid, "kind": e.kind})
+        return "deferred"
+
+
+def _lookup(broker: Execution, o: dict, sleep: Callable[[float], None]) -> OrderState | None:
+    st = broker.order_status(o["client_order_id"], o["broker_order_id"])
+    if st is None:
+        wait = broker.capabilities.visibility_delay - _age_seconds(o["sent_at"])
+        if wait > 0:
+            sleep(wait)
+            st = broker.order_status(o["client_order_id"], o["broker_order_id"])
+    return st
+
+
+def _send(db: DB, broker: Execution, o: dict, live: bool, resend: bool = False,
+          sleep: Callable[[float], None] = time.sleep) -> str:
+    cid = o["client_order_id"]
+    with db.transaction():
+        trading.update_order(db, cid, sent_at=now_iso())
+    checkpoint("execute:before_place")
+    req = OrderRequest(cid, o["symbol"], o["side"], o["qty"], date=o["date"])
+    try:
+        st = broker.place(req)
+    except UnknownOutcome as e:
+        # It may have reached the venue: the next lookup (this run's or a later one's) decides.
+        events_db.record(db, "warning", "order_unknown_outcome", f"{cid}: {e}", {"client_order_id": cid})
+        st = _lookup(broker, {**o, "sent_at": now_iso()}, sleep)
         if st is None:
-            checkpoint("execute:before_place")
-            req = OrderRequest(cid, o["symbol"], o["side"], o["qty"], date=o["date"])
-            try:
-                st = broker.place(req)
-            except UnknownOutcome as e:
-                # It may have reached the broker: look it up; never resend blindly.
-                with db.transaction():
-                    trading.update_order(db, cid, status="unknown", error=str(e)[:300])
-                events_db.record(db, "warning", "order_unknown_outcome", f"{cid}: {e}", {"client_order_id": cid})
-                st = broker.order_status(cid)
-                if st is None:
-                    return "unknown"
-            if live:
-                log.info("live order %s", json.dumps({"request": req.__dict__, "response": st.to_dict()}, default=str))
-            checkpoint("execute:after_place")
+            if not resend and broker.capabilities.enforces_client_ids:
+                return _send(db, broker, o, live, resend=True, sleep=sleep)
+            return _mark_unknown(db, o, str(e))
     except Rejected as e:
+        if resend:
+            # An error answer to a second create is not final: the first may yet show and fill.
+            return _mark_unknown(db, o, f"second create refused ({e}); the first may still appear")
         with db.transaction():
             trading.update_order(db, cid, status="rejected", error=str(e)[:300])
             alerts.error_alert(db, "order_rejected", f"{o['side']} {o['symbol']} {o['qty']:g}: {e}",
                                {"client_order_id": cid, "code": e.code}, dedup_key=f"rejected:{cid}")
         return "rejected"
-    except BrokerError as e:
-        events_db.record(db, "error", "broker_error", f"{cid}: {e}", {"client_order_id": cid, "kind": e.kind})
-        return "deferred"
+    if live:
+        log.info("live order %s", json.dumps({"request": req.__dict__, "response": st.to_dict()}, default=str))
+    checkpoint("execute:after_place")
+    return _record(db, st)
+
+
+def _record(db: DB, st: OrderState) -> str:
     with db.transaction():
         apply_order_state(db, st)
     checkpoint("execute:after_record")
     return st.status
+
+
+def _mark_unknown(db: DB, o: dict, why: str) -> str:
+    with db.transaction():
+        trading.update_order(db, o["client_order_id"], status="unknown", error=why[:300])
+    return "unknown"
+
+
+def _expire(db: DB, o: dict, why: str) -> str:
+    cid = o["client_order_id"]
+    with db.transaction():
+        trading.update_order(db, cid, status="expired", error=why)
+        alerts.risk_alert(db, "order_expired", f"{o['side']} {o['symbol']} {o['qty']:g} ({cid}) expired: {why}",
+                          {"client_order_id": cid, "date": o["date"]}, dedup_key=f"expired:{cid}")
+    return "expired"
+
+
+def _age_seconds(ts: str | None) -> float:
+    if not ts:
+        return 0.0
+    t = datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    return (datetime.now(UTC) - t).total_seconds()
 
 
 def run_execute(db: DB, settings: Settings, asof: str | None = None, broker=None,
@@ -188,16 +267,12 @@ def run_execute(db: DB, settings: Settings, asof: str | None = None, broker=None
             events_db.record(db, "warning", "signals_expired", f"{expired} stale pending signal(s) expired before {d}")
         cash = broker.balance().cash
         summary.update(vet(db, settings, d, cash))
+    # Only the current decision's orders may be sent; older ones are only looked up.
     newest = d or trading.latest_order_date(db, upto)
     results = {}
     for o in trading.orders_to_submit(db):
-        if newest and o["date"] < newest and o["status"] == "intent":
-            # An intent of an older decision date was never sent: too late to trade it now.
-            with db.transaction():
-                trading.update_order(db, o["client_order_id"], status="expired", error="stale intent")
-            results[o["client_order_id"]] = "expired"
-            continue
-        results[o["client_order_id"]] = submit(db, broker, o, live=settings.mode == "live")
+        current = o["date"] == newest and (not_before is None or o["date"] >= not_before)
+        results[o["client_order_id"]] = submit(db, broker, o, current=current, live=settings.mode == "live")
     summary["orders"] = results
     if d is None and not results:
         summary["status"] = "nothing_to_do"
@@ -210,5 +285,5 @@ def describe(summary: dict) -> str:
     parts = [f"date {summary['date']}", f"sells {summary.get('sells', 0)}",
              f"buys approved {summary.get('buys_approved', 0)}", f"rejected {summary.get('buys_rejected', 0)}"]
     if summary.get("buy_blocks"):
-        parts.append("blocked: " + html.escape("; ".join(summary["buy_blocks"])))
+        parts.append("blocked: " + "; ".join(summary["buy_blocks"]))
     return ", ".join(parts)

@@ -1,10 +1,15 @@
 """``qtx reconcile``: compare the broker with the database and repair what differs.
 
 ``diff`` is pure: it takes what the broker reports (orders, fills, positions) and what the
-database holds, and lists the differences.  ``apply`` records the fills the database missed,
-brings order states up to date, closes orders the broker no longer has, and, when a difference
-remains that it cannot explain (a position that still disagrees, an order we never made),
-blocks new BUYs and alerts the operator until a later reconcile finds everything in order.
+database holds, and lists the differences.  ``match_unknown`` is pure too: it finds orders whose
+create had an unknown outcome on a venue without client ids (Kiwoom) in the venue's own lists
+(same symbol, side and quantity, accepted after we sent, not claimed by another order).
+``run_reconcile`` then records the fills the database missed and brings order states up to date
+from what the venue says.  An order is never closed because the venue does not show it (venues
+show creates late): it is closed when the venue says it ended, and alerted once if it stays
+missing.  When a difference remains that it cannot explain (a position that still disagrees, an
+order we never made), it blocks new BUYs and alerts the operator until a later reconcile finds
+everything in order.
 """
 
 from __future__ import annotations
@@ -12,9 +17,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from brokers.base import OPEN_STATUSES, Fill, OrderState
-from db import DB, trading
+from db import DB, now_iso, trading
 from db import control as control_db
 from db import events as events_db
+from db.broker_store import BrokerStore
 from pipeline import alerts
 from pipeline.brokers_factory import make_broker
 from pipeline.config import Settings
@@ -81,11 +87,44 @@ def diff(broker_orders: dict[str, OrderState], broker_open: list[OrderState], br
     return d
 
 
+def match_unknown(unknown: list[dict], venue_open: list[OrderState], venue_fills: list[Fill],
+                  claimed: set[str]) -> dict[str, str]:
+    """Our orders of unknown outcome -> the venue order id each one is, found on the venue's
+    lists.  A venue order matches when its symbol, side and quantity are ours, it was accepted
+    at or after our ``sent_at``, and no other order of ours claims its id.  Orders are matched
+    oldest first, each to the earliest candidate, so the result is deterministic."""
+    cands: dict[str, dict] = {}
+    for st in venue_open:
+        if st.broker_order_id:
+            cands[st.broker_order_id] = {"symbol": st.symbol, "side": st.side, "qty": st.qty, "ts": st.ts or ""}
+    for f in venue_fills:
+        if f.broker_order_id and f.broker_order_id not in cands:
+            cands[f.broker_order_id] = {"symbol": f.symbol, "side": f.side, "qty": None, "filled": 0.0,
+                                        "ts": f.ts}
+        c = cands.get(f.broker_order_id or "")
+        if c is not None and c.get("qty") is None:
+            c["filled"] += f.qty
+            c["ts"] = min(c["ts"], f.ts)
+    taken = set(claimed)
+    out: dict[str, str] = {}
+    for o in sorted(unknown, key=lambda o: (o.get("sent_at") or "", o["client_order_id"])):
+        for vid, c in sorted(cands.items(), key=lambda kv: (kv[1]["ts"], kv[0])):
+            if vid in taken or c["symbol"] != o["symbol"] or c["side"] != o["side"]:
+                continue
+            qty_ok = (abs(c["qty"] - o["qty"]) <= QTY_TOL * max(1.0, o["qty"]) if c["qty"] is not None
+                      else c["filled"] <= o["qty"] * (1 + QTY_TOL))
+            if qty_ok and (not o.get("sent_at") or not c["ts"] or c["ts"] >= o["sent_at"][: len(c["ts"])]):
+                out[o["client_order_id"]] = vid
+                taken.add(vid)
+                break
+    return out
+
+
 def snapshot(db: DB, broker) -> tuple:
     db_orders = {o["client_order_id"]: o for o in trading.open_orders(db)}
     broker_orders = {}
-    for cid in db_orders:
-        st = broker.order_status(cid)
+    for cid, o in db_orders.items():
+        st = broker.order_status(cid, o["broker_order_id"])
         if st is not None:
             broker_orders[cid] = st
     broker_positions = {p.symbol: p.qty for p in broker.positions()}
@@ -99,11 +138,12 @@ def run_reconcile(db: DB, settings: Settings, asof: str | None = None, dry_run: 
     broker = broker or make_broker(settings, db)
     if not dry_run:
         advance_market(broker, asof)
+        matched = _adopt_unknown(db, broker)
     d = diff(*snapshot(db, broker))
     result = {"dry_run": dry_run, "diff": d.to_dict(), "repaired": {}, "buys_blocked": False}
     if dry_run:
         return result
-    repaired = {"fills": 0, "orders": 0, "closed": 0}
+    repaired = {"fills": 0, "orders": 0, "matched": len(matched), "missing": 0}
     for f in d.missing_fills:
         if apply_fill(db, Fill(**f)):
             repaired["fills"] += 1
@@ -117,10 +157,9 @@ def run_reconcile(db: DB, settings: Settings, asof: str | None = None, dry_run: 
                 apply_order_state(db, st)
             repaired["orders"] += 1
     for m in d.missing_at_broker:
-        if m["status"] in ("new", "partially_filled"):
-            with db.transaction():
-                trading.update_order(db, m["client_order_id"], status="cancelled", error="not at broker")
-            repaired["closed"] += 1
+        # Never closed for being absent: the venue may show it late, and it may still fill.
+        repaired["missing"] += 1
+        _alert_if_long_missing(db, m, asof)
     # What is left after the repairs is what we cannot explain.
     after = diff(*snapshot(db, broker))
     problems = after.unexplained
@@ -134,3 +173,37 @@ def run_reconcile(db: DB, settings: Settings, asof: str | None = None, dry_run: 
             alerts.queue(db, "info", "✅ reconcile: broker and database agree again; BUYs unblocked")
     result.update(repaired=repaired, buys_blocked=bool(problems), remaining=after.to_dict())
     return result
+
+
+def _adopt_unknown(db: DB, broker) -> dict[str, str]:
+    """Find unknown orders on a venue without client ids by its lists; record the venue id in
+    our order and in the adapter's id map, so every later lookup and fill knows it."""
+    if broker.capabilities.enforces_client_ids:
+        return {}
+    unknown = [o for o in trading.open_orders(db) if o["status"] == "unknown" and not o["broker_order_id"]]
+    if not unknown:
+        return {}
+    since = min((o["sent_at"] or o["created_at"]) for o in unknown)
+    matched = match_unknown(unknown, broker.open_orders(), broker.fills(since[:10]),
+                            trading.claimed_broker_ids(db))
+    store = BrokerStore(db, broker.name)
+    for cid, vid in matched.items():
+        store.note_venue_id(cid, vid)
+        with db.transaction():
+            trading.update_order(db, cid, broker_order_id=vid)
+            events_db.record(db, "warning", "reconcile_matched_unknown",
+                             f"order {cid} of unknown outcome is the venue's order {vid}",
+                             {"client_order_id": cid, "broker_order_id": vid})
+    return matched
+
+
+def _alert_if_long_missing(db: DB, m: dict, asof: str | None) -> None:
+    """Alert once when an order is still absent at the venue after its decision day."""
+    o = trading.order(db, m["client_order_id"])
+    today = asof or now_iso()[:10]
+    if o is None or o["date"] >= today:
+        return
+    alerts.risk_alert(db, "order_missing_at_venue",
+                      f"{o['side']} {o['symbol']} {o['qty']:g} ({o['client_order_id']}, {o['status']}) "
+                      f"of {o['date']} is still not shown by the venue; check it there",
+                      {"client_order_id": o["client_order_id"]}, dedup_key=f"missing:{o['client_order_id']}")

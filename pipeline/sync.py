@@ -7,8 +7,6 @@ records each fill exactly once.
 
 from __future__ import annotations
 
-import html
-
 from brokers.base import Fill, OrderState
 from db import DB, trading
 from pipeline import alerts
@@ -37,6 +35,8 @@ def apply_fill(db: DB, f: Fill, lot: float = 1.0) -> bool:
                               f"{f.side} {f.symbol} {f.qty:g} @ {f.price:g} by order {f.client_order_id}, "
                               "which qtx did not place", f.to_dict(), dedup_key=f"external:{f.fill_id}")
         if o:
+            # Filled means filled: the order's quantity counts what executed; an in-kind fee
+            # only changes what the position received (below).
             filled = o["filled_qty"] + f.qty
             avg = ((o["avg_fill_price"] or 0.0) * o["filled_qty"] + f.price * f.qty) / filled
             status = "filled" if filled >= o["qty"] - 1e-12 else "partially_filled"
@@ -44,12 +44,13 @@ def apply_fill(db: DB, f: Fill, lot: float = 1.0) -> bool:
                 status = o["status"]
             trading.update_order(db, f.client_order_id, filled_qty=filled, avg_fill_price=avg, status=status)
         p = trading.position(db, f.symbol)
+        got = f.position_qty
         if f.side == "BUY":
             if p is None:
-                trading.upsert_position(db, f.symbol, f.qty, f.price, f.price, f.date, None)
+                trading.upsert_position(db, f.symbol, got, f.price, f.price, f.date, None)
             else:
-                qty = p["qty"] + f.qty
-                avg = (p["avg_price"] * p["qty"] + f.price * f.qty) / qty
+                qty = p["qty"] + got
+                avg = (p["avg_price"] * p["qty"] + f.price * got) / qty
                 # More of the entry order (a partial fill): the entry price is its average.
                 same_entry = p["entry_date"] == f.date
                 trading.upsert_position(db, f.symbol, qty, avg, avg if same_entry else p["entry_price"],
@@ -61,17 +62,16 @@ def apply_fill(db: DB, f: Fill, lot: float = 1.0) -> bool:
                                         p["entry_date"], p["armed_date"])
             else:
                 trading.delete_position(db, f.symbol)
-        alerts.queue(db, "fill",
-                     f"✅ <b>{f.side}</b> {html.escape(f.symbol)} {f.qty:g} @ {f.price:,.6g} "
-                     f"(fee {f.fee:,.4g}) — {html.escape(reason or '')} [{f.date}]",
-                     dedup_key=f"fill:{f.fill_id}")
+        alerts.fill(db, f.to_dict(), reason)
     checkpoint("sync:after_fill")
     return True
 
 
 def apply_order_state(db: DB, st: OrderState) -> None:
-    trading.update_order(db, st.client_order_id, status=st.status, broker_order_id=st.broker_order_id,
-                         error=st.reject_reason)
+    fields = {"status": st.status, "error": st.reject_reason}
+    if st.broker_order_id:  # never forget a venue id we knew
+        fields["broker_order_id"] = st.broker_order_id
+    trading.update_order(db, st.client_order_id, **fields)
 
 
 def after_collect(db: DB, settings, asof: str | None = None) -> dict:
@@ -99,7 +99,7 @@ def sync(db: DB, broker, upto: str | None = None, lots: dict[str, float] | None 
     for o in trading.open_orders(db):
         if o["status"] in ("intent", "unknown"):
             continue  # execute resolves these (look up, then place)
-        st = broker.order_status(o["client_order_id"])
+        st = broker.order_status(o["client_order_id"], o["broker_order_id"])
         if st is not None and st.status != o["status"]:
             with db.transaction():
                 apply_order_state(db, st)

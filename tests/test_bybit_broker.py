@@ -17,7 +17,7 @@ from brokers.base import (
     UnknownOutcome,
     client_order_id,
 )
-from brokers.bybit import BybitBroker, MissingKeys, check_notional_cap
+from brokers.bybit import BybitBroker, MissingKeys
 from pipeline.config import from_dict
 from tests.fakes.bybit_v5 import FakeBybitV5
 
@@ -143,12 +143,14 @@ def test_limit_order_placed_amended_partially_filled_filled(ex, broker):
     assert broker.open_orders() == []
 
     fills = broker.fills(since=days_back(1))
-    # A spot buy pays its fee in BTC: the fill is the quantity received, the fee its USDT value,
-    # so that qty * price + fee is the cash paid and the sum of fills is the wallet's holding.
-    assert [f.qty for f in fills] == [0.004995, 0.014985]
+    # A spot buy pays its fee in BTC: the fill is the quantity executed (the order is filled),
+    # the fee in kind is ``fee_qty`` and its USDT value ``fee``; what the wallet received is
+    # ``position_qty``, and the sum of those is the wallet's holding.
+    assert [f.qty for f in fills] == [0.005, 0.015]
+    assert [f.fee_qty for f in fills] == pytest.approx([0.000005, 0.000015])
     assert fills[0].fee == pytest.approx(0.005 * 0.001 * 58000)
-    assert fills[0].qty * fills[0].price + fills[0].fee == pytest.approx(0.005 * 58000)
-    assert sum(f.qty for f in fills) == pytest.approx(broker.balance().holdings["BTCUSDT"])
+    assert fills[0].qty * fills[0].price == pytest.approx(0.005 * 58000)  # the cash paid
+    assert sum(f.position_qty for f in fills) == pytest.approx(broker.balance().holdings["BTCUSDT"])
     assert all(f.client_order_id == req.client_order_id and f.side == "BUY" for f in fills)
     assert broker.balance().holdings["BTCUSDT"] == pytest.approx(0.02 * 0.999)
     # a filled order cannot be cancelled or amended
@@ -180,7 +182,7 @@ def test_market_buy_quantity_is_in_base_coin(ex, broker):
 
 def test_orders_are_logged_with_request_and_response_but_never_keys(ex, broker, caplog):
     got = []
-    broker.on_order_log = got.append
+    broker.order_log.sink = got.append
     with caplog.at_level(logging.INFO, logger="qtx.bybit.orders"):
         broker.place(buy(qty=0.01, price=50000))
         with pytest.raises(Rejected):
@@ -194,36 +196,58 @@ def test_orders_are_logged_with_request_and_response_but_never_keys(ex, broker, 
 
 # --------------------------------------------------------------------------- unknown outcomes
 
-def test_create_that_timed_out_but_reached_the_exchange_is_found_not_resent(ex, broker):
+# The adapter sends once and reports any doubt; execute's one policy resolves it (these go
+# through pipeline.execute.submit with the real adapter).
+
+def _intent(qtx_db, req):
+    from db import trading
+
+    with qtx_db.transaction():
+        trading.insert_order_intent(qtx_db, req.client_order_id, None, req.date, req.symbol, req.side,
+                                    req.qty, 1, "test")
+    return trading.order(qtx_db, req.client_order_id)
+
+
+def _submit(qtx_db, broker, req):
+    from pipeline.execute import submit
+
+    return submit(qtx_db, broker, _intent(qtx_db, req), sleep=lambda s: None)
+
+
+def test_adapter_reports_a_create_of_unknown_outcome_and_never_resends_itself(ex, broker):
+    ex.fail_next("/v5/order/create", "drop_before")
+    with pytest.raises(UnknownOutcome):
+        broker.place(buy(qty=0.01))
+    assert ex.received_count("/v5/order/create") == 1
+
+
+def test_create_that_timed_out_but_reached_the_exchange_is_found_not_resent(ex, broker, qtx_db):
     req = buy(qty=0.01, price=50000)
     ex.fail_next("/v5/order/create", "timeout_after", delay=1.5)  # client timeout is 0.5 s
-    st = broker.place(req)
-    assert st.client_order_id == req.client_order_id and st.status == "new"
+    assert _submit(qtx_db, broker, req) == "filled"  # a market order
     assert ex.received_count("/v5/order/create") == 1  # looked up, never sent again
     assert len(ex.orders) == 1
 
 
-def test_create_that_never_arrived_is_sent_once_more(ex, broker):
+def test_create_that_never_arrived_is_sent_once_more(ex, broker, qtx_db):
     req = buy(qty=0.01, price=50000)
     ex.fail_next("/v5/order/create", "drop_before")
-    st = broker.place(req)
-    assert st.status == "new"
+    assert _submit(qtx_db, broker, req) == "filled"  # a market order
     assert ex.received_count("/v5/order/create") == 2 and ex.creates(req.client_order_id) == 1
     assert list(ex.orders) == [req.client_order_id]
 
 
-def test_create_lost_twice_is_an_unknown_outcome_not_a_third_send(ex, broker):
+def test_create_lost_twice_is_an_unknown_outcome_not_a_third_send(ex, broker, qtx_db):
     ex.fail_next("/v5/order/create", "drop_before")
     ex.fail_next("/v5/order/create", "drop_before")
-    with pytest.raises(UnknownOutcome):
-        broker.place(buy(qty=0.01, price=50000))
+    assert _submit(qtx_db, broker, buy(qty=0.01, price=50000)) == "unknown"
     assert ex.received_count("/v5/order/create") == 2 and ex.orders == {}
 
 
-def test_create_answered_with_5xx_is_looked_up_before_sending_again(ex, broker):
+def test_create_answered_with_5xx_is_looked_up_before_sending_again(ex, broker, qtx_db):
     ex.fail_next("/v5/order/create", "http", status=502)
-    st = broker.place(buy(qty=0.01, price=50000))
-    assert st.status == "new" and len(ex.orders) == 1
+    assert _submit(qtx_db, broker, buy(qty=0.01, price=50000)) == "filled"  # a market order
+    assert len(ex.orders) == 1
     assert ex.received_count("/v5/order/realtime") >= 1  # the lookup came first
 
 
@@ -362,11 +386,11 @@ def test_linear_perpetual_positions_and_duplicate_ids(ex, sleeps):
 def test_from_settings_live_mode_names_the_missing_key_variable(ex):
     s = from_dict({"market": "bybit", "mode": "live", "risk": {"max_order_notional": 1000}, "bybit": {"endpoint": ex.url, "network": "demo"}})
     with pytest.raises(MissingKeys) as err:
-        BybitBroker.from_settings(s.bybit, "live", env={"QTX_BYBIT_KEY": "k"})
+        BybitBroker.from_settings(s.bybit, "live", secret={"QTX_BYBIT_KEY": "k"}.get)
     assert "QTX_BYBIT_SECRET" in str(err.value) and "QTX_BYBIT_KEY" not in str(err.value)
-    b = BybitBroker.from_settings(s.bybit, "live", env={"QTX_BYBIT_KEY": ex.api_key, "QTX_BYBIT_SECRET": ex.api_secret})
+    b = BybitBroker.from_settings(s.bybit, "live", secret={"QTX_BYBIT_KEY": ex.api_key, "QTX_BYBIT_SECRET": ex.api_secret}.get)
     assert b.session.endpoint == ex.url and b.balance().cash == 10000
-    paper = BybitBroker.from_settings(s.bybit, "paper", env={})
+    paper = BybitBroker.from_settings(s.bybit, "paper", secret={}.get)
     assert paper.has_keys is False and paper.instruments(["BTCUSDT"])[0].symbol == "BTCUSDT"
 
 
@@ -375,10 +399,3 @@ def test_network_selects_the_bybit_host():
     assert BybitBroker(network="demo").session.endpoint == "https://api-demo.bybit.com"
     assert BybitBroker().session.endpoint == "https://api.bybit.com"
     assert BybitBroker(endpoint="https://api.bytick.com/").session.endpoint == "https://api.bytick.com"
-
-
-def test_notional_cap():
-    assert check_notional_cap(0.01, 60000, 1000) is None
-    assert "exceeds" in check_notional_cap(0.02, 60000, 1000)
-    assert "cap" in check_notional_cap(0.01, 60000, None)
-    assert "price" in check_notional_cap(0.01, None, 1000)
