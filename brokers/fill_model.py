@@ -13,14 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
+from sennot.costs import Costs
 from sennot.numeric import floor_to_lot, on_lot_grid
-
-
-@dataclass(frozen=True)
-class FillCosts:
-    commission: float = 0.00015
-    sell_tax: float = 0.0020
-    slippage: float = 0.0  # a fraction: slippage_bps / 10000
 
 
 @dataclass(slots=True)
@@ -62,11 +56,11 @@ def fill_sequence(orders: Iterable[PendingOrder]) -> list[PendingOrder]:
     return sells + buys
 
 
-def buy_fill_price(open_: float, costs: FillCosts) -> float:
+def buy_fill_price(open_: float, costs: Costs) -> float:
     return open_ * (1 + costs.slippage)
 
 
-def sell_fill_price(open_: float, costs: FillCosts) -> float:
+def sell_fill_price(open_: float, costs: Costs) -> float:
     return open_ * (1 - costs.slippage)
 
 
@@ -91,7 +85,7 @@ def affordable_qty(qty: float, price: float, cash: float, commission: float, lot
 
 
 def fill_at_open(orders: Iterable[PendingOrder], opens: Mapping[str, float], cash: float,
-                 holdings: Mapping[str, float], costs: FillCosts) -> FillOutcome:
+                 holdings: Mapping[str, float], costs: Costs) -> FillOutcome:
     """Fill ``orders`` at the opens of the day (``opens`` has a price only for symbols with a bar)."""
     fills: list[SimFill] = []
     cancelled: list[tuple[PendingOrder, str]] = []
@@ -132,5 +126,5 @@ def fill_at_open(orders: Iterable[PendingOrder], opens: Mapping[str, float], cas
     return FillOutcome(fills, cancelled, waiting, cash)
 
 
-__all__ = ["FillCosts", "FillOutcome", "PendingOrder", "SimFill", "affordable_qty", "buy_cost", "fill_at_open",
+__all__ = ["Costs", "FillOutcome", "PendingOrder", "SimFill", "affordable_qty", "buy_cost", "fill_at_open",
            "fill_sequence"]

@@ -16,6 +16,7 @@ from brokers.base import (
     OPEN_STATUSES,
     Balance,
     Bar,
+    Capabilities,
     Fill,
     Instrument,
     NotFound,
@@ -24,7 +25,8 @@ from brokers.base import (
     Position,
     Rejected,
 )
-from brokers.fill_model import FillCosts, PendingOrder, fill_at_open
+from brokers.fill_model import PendingOrder, fill_at_open
+from sennot.costs import Costs
 from sennot.numeric import on_lot_grid
 
 
@@ -34,8 +36,11 @@ def _now() -> str:
 
 class PaperBroker:
     name = "paper"
+    # Like Bybit, the simulated venue refuses a second order with the same client id, and it
+    # shows an order the moment it accepts it.
+    capabilities = Capabilities(enforces_client_ids=True, visibility_delay=0.0, cancel_replace=True)
 
-    def __init__(self, store, capital: float, costs: FillCosts, currency: str = "KRW"):
+    def __init__(self, store, capital: float, costs: Costs, currency: str = "KRW"):
         self.store = store
         self.capital = capital
         self.costs = costs
@@ -119,7 +124,7 @@ class PaperBroker:
                 self.store.update_order(client_order_id, **fields)
         return self._state(self.store.order(client_order_id))
 
-    def order_status(self, client_order_id: str) -> OrderState | None:
+    def order_status(self, client_order_id: str, broker_order_id: str | None = None) -> OrderState | None:
         o = self.store.order(client_order_id)
         return self._state(o) if o else None
 

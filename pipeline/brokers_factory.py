@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from brokers.fill_model import FillCosts
 from db import DB
 from db.paper import PaperStore
 from pipeline.config import ConfigError, Settings
+from risk.params import costs_of
 
 
 def make_broker(settings: Settings, db: DB):
@@ -14,9 +14,7 @@ def make_broker(settings: Settings, db: DB):
     if settings.mode == "paper":
         from brokers.paper import PaperBroker
 
-        c = settings.costs
-        return PaperBroker(PaperStore(db), settings.capital,
-                           FillCosts(c.commission, c.sell_tax or 0.0, c.slippage_bps / 10000),
+        return PaperBroker(PaperStore(db), settings.capital, costs_of(settings),
                            currency="KRW" if settings.market == "krx" else settings.bybit.quote_coin)
     if settings.market == "bybit":
         from brokers.bybit import BybitBroker

@@ -15,12 +15,13 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from brokers.fill_model import FillCosts, PendingOrder, fill_at_open
+from brokers.fill_model import PendingOrder, fill_at_open
 from pipeline.market import Market
 from risk import guard
-from risk.params import Costs, RiskParams
+from risk.params import RiskParams
 from risk.portfolio import assess
 from risk.portfolio import equity as portfolio_equity
+from sennot.costs import Costs
 from sennot.numeric import on_lot_grid, v_ge
 from sennot.strategy import Strategy
 from sennot.types import EntryTable, PositionView
@@ -201,7 +202,6 @@ def _simulate(market: Market, strategy: Strategy, rp: RiskParams, costs: Costs, 
               start: str | None, end: str | None, universe: UniverseFilter | None,
               progress: Callable[[int, int], None] | None) -> SimResult:
     universe = universe or UniverseFilter()
-    fc = FillCosts(costs.commission, costs.sell_tax, costs.slippage)
     ks = [k for k, d in enumerate(market.dates.tolist())
           if (start is None or d >= start) and (end is None or d <= end)]
     tables = strategy.entries_many([market.bars[s] for s in market.symbols])
@@ -230,7 +230,7 @@ def _simulate(market: Market, strategy: Strategy, rp: RiskParams, costs: Costs, 
                 i = market.own_index(o.symbol, k)
                 if i >= 0:
                     opens[o.symbol] = market.bars[o.symbol].open.item(i)
-            out = fill_at_open(pending, opens, cash, {s: h.qty for s, h in held.items()}, fc)
+            out = fill_at_open(pending, opens, cash, {s: h.qty for s, h in held.items()}, costs)
             cash = out.cash
             for f in out.fills:
                 res.trades.append(Trade(d, f.symbol, f.side, f.qty, f.price, f.fee, f.reason))

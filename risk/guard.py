@@ -12,9 +12,10 @@ import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from risk.params import Costs, RiskParams
+from risk.params import RiskParams
 from risk.portfolio import RiskState
 from risk.sizing import order_qty
+from sennot.costs import Costs
 from sennot.numeric import eq, ge, le
 
 

@@ -1,8 +1,11 @@
-"""Risk and cost numbers, with the spec's defaults."""
+"""Risk numbers with the spec's defaults, and the one place that builds them and the costs
+from the config."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from sennot.costs import Costs
 
 
 @dataclass(frozen=True)
@@ -14,22 +17,18 @@ class RiskParams:
     drawdown_size_multiplier: float = 0.5
 
 
-@dataclass(frozen=True)
-class Costs:
-    commission: float = 0.00015
-    sell_tax: float = 0.0020
-    slippage_bps: float = 0.0
-
-    @property
-    def slippage(self) -> float:
-        return self.slippage_bps / 10000
+def costs_of(settings) -> Costs:
+    """The costs of a validated ``pipeline.config.Settings`` (whose loader has already put the
+    market's default sell tax in place of a missing one)."""
+    c = settings.costs
+    return Costs(c.commission, c.sell_tax if c.sell_tax is not None else 0.0, c.slippage_bps / 10000)
 
 
 def from_settings(settings) -> tuple[RiskParams, Costs]:
     """RiskParams and Costs from a validated ``pipeline.config.Settings``."""
-    r, c = settings.risk, settings.costs
+    r = settings.risk
     return (
         RiskParams(r.max_positions, r.sector_cap, r.daily_loss_limit, r.drawdown_limit,
                    r.drawdown_size_multiplier),
-        Costs(c.commission, c.sell_tax if c.sell_tax is not None else 0.0, c.slippage_bps),
+        costs_of(settings),
     )

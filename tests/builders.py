@@ -16,7 +16,8 @@ import pandas as pd
 
 from pipeline.engine import SimResult
 from pipeline.market import InstrumentRules, Market
-from risk.params import Costs, RiskParams
+from risk.params import RiskParams
+from sennot.costs import Costs
 from sennot.numeric import floor_to_lot, le, lt
 from sennot.types import SymbolBars
 

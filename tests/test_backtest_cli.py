@@ -15,8 +15,9 @@ from db import bars as bars_db
 from db import open_db
 from pipeline.engine import simulate
 from pipeline.market import Market
-from risk.params import Costs, RiskParams
+from risk.params import RiskParams
 from sennot import create
+from sennot.costs import Costs
 from tests.builders import market, warm
 
 CAPITAL = 100_000_000

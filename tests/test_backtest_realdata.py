@@ -12,8 +12,9 @@ import pytest
 from db import open_db
 from pipeline.backtest import load_market
 from pipeline.engine import simulate
-from risk.params import Costs, RiskParams
+from risk.params import RiskParams
 from sennot import create
+from sennot.costs import Costs
 from tests.builders import check_invariants
 
 CAPITAL = 100_000_000

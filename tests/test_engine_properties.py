@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 
 from pipeline.engine import simulate
 from pipeline.market import InstrumentRules, Market
-from risk.params import Costs, RiskParams
+from risk.params import RiskParams
 from sennot import create
+from sennot.costs import Costs
 from sennot.types import SymbolBars
 from tests.builders import business_dates, check_invariants
 
@@ -61,7 +62,7 @@ def test_random_markets_keep_every_invariant(seed, n_symbols, n_bars, max_positi
                                              capital, slippage_bps, gaps):
     m = random_market(seed, n_symbols, n_bars, gaps=gaps)
     rp = RiskParams(max_positions=max_positions, sector_cap=sector_cap)
-    res, _ = run_and_check(m, rp, Costs(slippage_bps=slippage_bps), capital)
+    res, _ = run_and_check(m, rp, Costs(slippage=slippage_bps / 10000), capital)
     if not gaps:  # no SELL ever waits: the holdings never exceed the limit
         assert all(e.positions <= max_positions for e in res.equity)
 

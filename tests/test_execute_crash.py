@@ -102,11 +102,10 @@ class TimeoutBeforeReaching(PaperBroker):
 
 
 def _paper(db, settings, cls):
-    from brokers.fill_model import FillCosts
     from db.paper import PaperStore
+    from risk.params import costs_of
 
-    c = settings.costs
-    return cls(PaperStore(db), settings.capital, FillCosts(c.commission, c.sell_tax, c.slippage_bps / 1e4))
+    return cls(PaperStore(db), settings.capital, costs_of(settings))
 
 
 def test_timeout_after_the_order_reached_the_broker_is_found_not_resent(tmp_path):

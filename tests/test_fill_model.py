@@ -8,9 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from brokers.fill_model import FillCosts, PendingOrder, affordable_qty, fill_at_open
+from brokers.fill_model import PendingOrder, affordable_qty, fill_at_open
+from sennot.costs import Costs
 
-C = FillCosts(commission=0.00015, sell_tax=0.0020, slippage=0.0)
+C = Costs(commission=0.00015, sell_tax=0.0020, slippage=0.0)
 
 
 def buy(sym, qty, seq, lot=1.0):
@@ -30,7 +31,7 @@ def test_sells_first_waiting_then_new_by_symbol_then_buys_in_approval_order():
 
 
 def test_prices_with_slippage_and_costs_not_rounded():
-    c = FillCosts(0.00015, 0.0020, 0.001)
+    c = Costs(0.00015, 0.0020, 0.001)
     out = fill_at_open([sell("A", 3), buy("B", 7, 1)], {"A": 1000.0, "B": 333.0}, 1e6, {"A": 3}, c)
     s, b = out.fills
     assert s.price == 1000.0 * (1 - 0.001) and b.price == 333.0 * (1 + 0.001)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from brokers.base import Broker, NotFound, OrderRequest, Rejected
-from brokers.fill_model import FillCosts
 from brokers.paper import PaperBroker
 from db.bars import insert_bars
 from db.paper import PaperStore
+from sennot.costs import Costs
 
 
 @pytest.fixture
@@ -16,7 +16,7 @@ def venue(qtx_db):
     insert_bars(qtx_db, "AAA", [("2026-01-05", 100, 101, 99, 100, 1000), ("2026-01-06", 102, 103, 101, 102, 1000),
                                 ("2026-01-07", 104, 105, 103, 104, 1000)])
     insert_bars(qtx_db, "BBB", [("2026-01-05", 50, 51, 49, 50, 1000), ("2026-01-07", 55, 56, 54, 55, 1000)])
-    return PaperBroker(PaperStore(qtx_db), 10_000.0, FillCosts(0.001, 0.002, 0.0))
+    return PaperBroker(PaperStore(qtx_db), 10_000.0, Costs(0.001, 0.002, 0.0))
 
 
 def test_is_a_broker(venue):
@@ -94,7 +94,7 @@ def test_cancel_and_replace(venue):
 
 def test_fill_at_a_live_quote_with_slippage(qtx_db):
     insert_bars(qtx_db, "AAA", [("2026-01-05", 100, 101, 99, 100, 1000)])
-    venue = PaperBroker(PaperStore(qtx_db), 10_000.0, FillCosts(0.0, 0.0, 0.001))
+    venue = PaperBroker(PaperStore(qtx_db), 10_000.0, Costs(0.0, 0.0, 0.001))
     venue.place(OrderRequest("q", "AAA", "BUY", 10, date="2026-01-05"))
     fills = venue.on_quotes({"AAA": 110.0}, "2026-01-06")
     assert fills[0].price == pytest.approx(110.0 * 1.001)
@@ -106,7 +106,7 @@ def test_state_survives_another_process(venue, qtx_settings):
     venue.place(OrderRequest("p", "AAA", "BUY", 10, date="2026-01-05"))
     venue.on_bars("2026-01-06")
     other = open_db(qtx_settings.db_path, market="krx", mode="paper")
-    again = PaperBroker(PaperStore(other), 10_000.0, FillCosts(0.001, 0.002, 0.0))
+    again = PaperBroker(PaperStore(other), 10_000.0, Costs(0.001, 0.002, 0.0))
     assert [(p.symbol, p.qty) for p in again.positions()] == [("AAA", 10)]
     assert again.balance().cash == venue.balance().cash
     other.close()

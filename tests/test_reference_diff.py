@@ -20,8 +20,9 @@ from hypothesis import strategies as st
 
 from pipeline.engine import simulate
 from pipeline.market import InstrumentRules, from_frames
-from risk.params import Costs, RiskParams
+from risk.params import RiskParams
 from sennot import create
+from sennot.costs import Costs
 from tests.reference_impl import run_reference
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -39,7 +40,7 @@ def run_qtx(bars, sectors, capital=100_000_000, commission=0.00015, sell_tax=0.0
     rules = {s: InstrumentRules(lot=lot, min_notional=min_notional) for s in bars}
     market = from_frames(frames, sectors, rules)
     rp = RiskParams(max_positions, sector_cap, daily_loss_limit, drawdown_limit, dd_multiplier)
-    costs = Costs(commission, sell_tax, slippage_bps)
+    costs = Costs(commission, sell_tax, slippage_bps / 10000)
     res = simulate(market, create(), rp, costs, capital, start, end)
     trades = [t.to_dict() for t in res.trades]
     equity = [e.to_dict() for e in res.equity]

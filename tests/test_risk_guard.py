@@ -6,9 +6,10 @@ from __future__ import annotations
 import math
 
 from risk.guard import Candidate, Holding, Sale, rank, vet
-from risk.params import Costs, RiskParams
+from risk.params import RiskParams
 from risk.portfolio import assess, equity
 from risk.sizing import order_qty
+from sennot.costs import Costs
 
 RP = RiskParams()
 COSTS = Costs()

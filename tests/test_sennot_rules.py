@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from pipeline.engine import simulate
-from risk.params import Costs, RiskParams
+from risk.params import RiskParams
 from sennot import PositionView, Sennot, SennotParams, create
 from sennot import indicators as ind
+from sennot.costs import Costs
 from sennot.numeric import eq
 from tests.builders import market, warm
 
@@ -296,7 +297,7 @@ def test_engine_symbol_with_a_sell_today_is_not_bought_today():
 def test_engine_entry_uses_slippage_for_the_stop():
     b = warm([100.0] * 12 + [98.0, 99.0, 99.0, 95.5], level=50.0)
     # entry = 99 * 1.005 = 99.495; stop at 95.5152 -> 95.5 stops out
-    res = simulate(market(b), create(), RiskParams(), Costs(slippage_bps=50), CAP)
+    res = simulate(market(b), create(), RiskParams(), Costs(slippage=50 / 10000), CAP)
     assert res.trades[0].price == pytest.approx(99.495, rel=1e-12)
     assert res.exits[0]["rule"] == "stop_loss"
     res = simulate(market(b), create(), RiskParams(), Costs(), CAP)  # entry 99: stop 95.04
