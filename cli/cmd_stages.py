@@ -155,13 +155,10 @@ def report(
     """The daily report from the database: equity, day and total P&L, drawdown, positions
     with P&L, the day's fills, signals approved and rejected with reasons, the risk state, and
     an equity chart (PNG)."""
-    from pipeline.report import run_report, to_html
+    from pipeline.report import run_report, to_text
 
     def render(r: dict) -> None:
-        import re
-
-        text = re.sub(r"<[^>]+>", "", to_html(r)).replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">")
-        out.print(text, highlight=False, markup=False)
+        out.print(to_text(r), highlight=False, markup=False)
         if r.get("chart"):
             out.print(f"chart: {r['chart']}", markup=False)
         if send:

@@ -1,10 +1,17 @@
-"""Telegram HTML for the service layer's dicts.  Every value goes through ``e()`` (html.escape),
-so a symbol, a reason or an error text can never break the markup or inject a link."""
+"""Telegram HTML for the service layer's dicts and the outbox's typed messages.  Every value
+goes through ``e()`` (html.escape), so a symbol, a reason or an error text can never break the
+markup or inject a link."""
 
 from __future__ import annotations
 
 import html
+import logging
 from typing import Any
+
+from pipeline import alerts
+from pipeline import report as report_mod
+
+log = logging.getLogger("qtx.telegram")
 
 COMMANDS = [
     ("start", "enable automatic trading"),
@@ -176,17 +183,61 @@ def report_summary(s: dict, pos: list[dict]) -> str:
     return ("<i>No daily report queued yet; current state:</i>\n\n" + status(s) + "\n\n" + positions(pos))
 
 
-def stranger_alert(who, day: str) -> str:
-    return (f"🚫 <b>Unauthorized access attempt</b>\nchat {e(who.chat_id)}, user {e(who.user_id)}"
-            f" (@{e(who.username)}) sent {e((who.text or '')[:100])}\n"
-            f"Further attempts from this sender today are logged but not alerted.")
-
-
 def stale_notice(who, seconds: int) -> str:
     return (f"⏳ Ignored <code>{e((who.text or '')[:50])}</code> sent at {e(who.sent_at)}: "
             f"older than {seconds} s when the listener saw it. Send it again if you still mean it.")
 
 
-def stage_alert(incident) -> str:
-    icon = "❌" if incident.kind == "failed" else "⏰"
-    return f"{icon} <b>{e(incident.stage)} {e(incident.kind)}</b>\n{e(incident.message)}"
+# -- the outbox's typed messages (pipeline.alerts) -----------------------------------------------
+def render(payload: dict) -> str:
+    """A typed message as Telegram HTML."""
+    t, d = payload["type"], payload["data"]
+    if t == "text":
+        return e(d["text"])
+    if t == "alert":
+        return f"{alerts.ICONS.get(d['level'], '•')} <b>{e(d['title'])}</b>\n{e(d['message'])}"
+    if t == "fill":
+        return (f"{alerts.FILL_ICON} <b>{e(d['side'])}</b> {e(d['symbol'])} {d['qty']:g} @ {d['price']:,.6g} "
+                f"(fee {d['fee']:,.4g}) — {e(d['reason'])} [{e(d['date'])}]")
+    if t == "report":
+        return daily_report(d)
+    raise ValueError(f"unknown message type {t!r}")
+
+
+def message_html(row: dict) -> str:
+    """An outbox row as Telegram HTML.  A row without a payload was queued before typed messages
+    and holds HTML already; a payload this version cannot render (a newer type, damage) goes
+    as its plain text rather than blocking the queue."""
+    raw = row.get("payload")
+    if not raw:
+        return row.get("text") or ""
+    try:
+        return render(alerts.parse(raw))
+    except (ValueError, KeyError, TypeError) as exc:
+        log.warning("outbox %s: cannot render its payload (%s); sending its plain text",
+                    row.get("id"), exc)
+        return e(row.get("text"))
+
+
+def daily_report(r: dict) -> str:
+    """``pipeline.report.build``'s report; the lines are the plain-text ones, escaped."""
+    if r.get("empty"):
+        return f"<b>qtx daily report</b>\n{e(r['reason'])}"
+    lines = [
+        f"<b>qtx daily report</b> — {e(r['market'])} {e(r['mode'])} — {e(r['date'])}"
+        + (" — <i>synthetic sample data</i>" if "synthetic" in r.get("data_sources", []) else ""),
+        f"Equity <b>{r['equity']:,.0f}</b> (cash {r['cash']:,.0f})",
+        f"Day P&amp;L {r['day_pnl']:+,.0f} ({r['day_return']:+.2%}) · Total {r['total_pnl']:+,.0f} "
+        f"({r['total_return']:+.2%})",
+        f"Drawdown {r['drawdown']:.2%} · size x{r['risk']['size_multiplier']:g}"
+        + (" · <b>BUYs blocked (daily loss)</b>" if r["risk"]["buy_blocked"] else ""),
+    ]
+    if r["risk"]["control_blocks"]:
+        lines.append("Blocked: " + e("; ".join(r["risk"]["control_blocks"])))
+    lines.append(f"\n<b>Positions</b> ({len(r['positions'])})")
+    lines += [e(report_mod.position_line(p)) for p in r["positions"]]
+    lines.append(f"\n<b>Fills</b> ({len(r['fills'])})")
+    lines += [e(report_mod.fill_line(f)) for f in r["fills"]]
+    lines.append(f"\n<b>Signals</b> ({len(r['signals'])})")
+    lines += [e(report_mod.signal_line(s)) for s in r["signals"]]
+    return "\n".join(lines)

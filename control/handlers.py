@@ -12,6 +12,7 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
@@ -30,8 +31,7 @@ from control.outbox_sender import plan, retry_seconds, split_html
 from db import DB
 from db import events as events_db
 from db import outbox as outbox_db
-from db import telegram as telegram_db
-from pipeline import service
+from pipeline import alerts, service
 from pipeline.config import Settings
 
 log = logging.getLogger("qtx.telegram")
@@ -87,7 +87,8 @@ async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                              f"refused update from chat {who.chat_id} user {who.user_id}",
                              {"key": key, "chat_id": who.chat_id, "user_id": who.user_id,
                               "username": who.username, "text": (who.text or "")[:100]})
-        outbox_db.enqueue(st.db, "security", fmt.stranger_alert(who, day), dedup_key=key)
+        alerts.notify(st.db, "security", "security", "Unauthorized access attempt",
+                      stranger_message(who), dedup_key=key)
         log.warning("refused an update from chat %s user %s", who.chat_id, who.user_id)
         raise ApplicationHandlerStop  # the stranger gets nothing, not even a callback answer
     if verdict.stale:
@@ -99,6 +100,11 @@ async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             await _send(context.bot, who.chat_id,
                         fmt.stale_notice(who, tg.stale_command_seconds))
         raise ApplicationHandlerStop
+
+
+def stranger_message(who: auth.Who) -> str:
+    return (f"chat {who.chat_id}, user {who.user_id} (@{who.username}) sent {(who.text or '')[:100]}\n"
+            "Further attempts from this sender today are logged but not alerted.")
 
 
 def _by(update: Update) -> str:
@@ -154,14 +160,11 @@ async def cmd_report(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         from pipeline import report as report_mod
 
         r = report_mod.run_report(st.db, st.settings, send=False)
-        photo = None
-        if r.get("chart") and r["chart"] != "None":
-            with open(r["chart"], "rb") as fh:
-                photo = fh.read()
-        msg = {"text": report_mod.to_html(r), "photo": photo}
+        photo = Path(r["chart"]).read_bytes() if r.get("chart") else None
+        msg = {"text": fmt.daily_report(r), "photo": photo}
     except Exception as e:  # the report stage's code is not ours to crash the listener with
         log.warning("report build failed: %s: %s", type(e).__name__, e)
-        msg = telegram_db.latest_outbox(st.db, "report")
+        msg = outbox_db.latest(st.db, "report")
     if not msg:
         await _send(context.bot, chat, fmt.report_summary(service.status(st.db, st.settings),
                                                          service.positions(st.db, st.settings)))

@@ -27,8 +27,8 @@ from control.heartbeat import incidents, parse_ts
 from control.outbox_sender import OutboxSender
 from db import DB, open_db, readside
 from db import events as events_db
-from db import outbox as outbox_db
 from db import telegram as telegram_db
+from pipeline import alerts
 from pipeline.config import ConfigError, Settings, read_secret
 
 log = logging.getLogger("qtx.telegram")
@@ -157,7 +157,9 @@ def check_stages(st: handlers.ListenerState) -> list:
                       timedelta(minutes=tg.heartbeat_grace_minutes), now, created)
     new = []
     for inc in found:
-        if outbox_db.enqueue(st.db, "stage", fmt.stage_alert(inc), dedup_key=inc.key) is not None:
+        level = "error" if inc.kind == "failed" else "warning"
+        if alerts.notify(st.db, "stage", level, f"{inc.stage} {inc.kind}", inc.message,
+                         dedup_key=inc.key) is not None:
             events_db.record(st.db, "error" if inc.kind == "failed" else "warning",
                              f"stage_{inc.kind}", inc.message, {"stage": inc.stage, "key": inc.key})
             new.append(inc)

@@ -27,6 +27,7 @@ from telegram import LinkPreviewOptions
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
+from control import format as fmt
 from db import DB
 from db import events as events_db
 from db import outbox as outbox_db
@@ -174,8 +175,8 @@ class Unit:
 
 
 def plan(msg: dict, chat_ids: list[int]) -> list[Unit]:
-    """The units one outbox row becomes, in delivery order."""
-    text = msg.get("text") or ""
+    """The units one outbox row becomes, in delivery order (its payload rendered as HTML)."""
+    text = fmt.message_html(msg)
     photo = msg.get("photo")
     units: list[Unit] = []
     for chat in chat_ids:

@@ -59,12 +59,6 @@ def finish_message(db: DB, msg_id: int) -> None:
         _put(db, CURSOR_KEY, {"id": None, "done": 0})
 
 
-def latest_outbox(db: DB, kind: str) -> dict | None:
-    """The newest queued message of ``kind`` (sent or not), e.g. the last daily report."""
-    return db.one("SELECT id, created_at, kind, text, photo, status FROM outbox "
-                  "WHERE kind = ? ORDER BY id DESC LIMIT 1", (kind,))
-
-
 def outbox_counts(db: DB) -> dict[str, int]:
     return {r["status"]: r["n"] for r in
             db.query("SELECT status, COUNT(*) AS n FROM outbox GROUP BY status")}

@@ -166,8 +166,8 @@ def run_catchup(settings: Any, qtx: str, now: datetime | None = None, dry_run: b
 
     from db import events as events_db
     from db import open_db
-    from db import outbox as outbox_db
     from db import schedule as sched_db
+    from pipeline import alerts
 
     now = now or datetime.now(UTC)
     db = open_db(settings.db_path, market=settings.market, mode=settings.mode)
@@ -182,7 +182,7 @@ def run_catchup(settings: Any, qtx: str, now: datetime | None = None, dry_run: b
                    f"catching up: {', '.join(stages) or 'nothing still useful'}")
             events_db.record(db, "warning", "downtime", msg,
                              {"gap_seconds": int(gap.total_seconds()), "stages": stages})
-            outbox_db.enqueue(db, "downtime", msg, dedup_key=f"downtime:{last_seen}")
+            alerts.queue(db, "downtime", msg, dedup_key=f"downtime:{last_seen}")
     finally:
         db.close()
     result: dict[str, Any] = {"now": now.isoformat(), "stages": stages, "ran": [],

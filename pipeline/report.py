@@ -3,7 +3,6 @@ decisions with their reasons, the risk state, and an equity chart."""
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 
 from db import DB, readside, trading
@@ -45,34 +44,44 @@ def build(db: DB, settings: Settings, asof: str | None = None) -> dict:
     }
 
 
-def to_html(r: dict) -> str:
-    """Telegram HTML: every value escaped."""
-    e = html.escape
+def to_text(r: dict) -> str:
+    """The report as plain text (the terminal's rendering; Telegram's is ``control.format``)."""
     if r.get("empty"):
-        return f"<b>qtx daily report</b>\n{e(r['reason'])}"
+        return f"qtx daily report\n{r['reason']}"
     lines = [
-        f"<b>qtx daily report</b> — {e(r['market'])} {e(r['mode'])} — {e(r['date'])}"
-        + (" — <i>synthetic sample data</i>" if "synthetic" in r.get("data_sources", []) else ""),
-        f"Equity <b>{r['equity']:,.0f}</b> (cash {r['cash']:,.0f})",
-        f"Day P&amp;L {r['day_pnl']:+,.0f} ({r['day_return']:+.2%}) · Total {r['total_pnl']:+,.0f} "
+        f"qtx daily report — {r['market']} {r['mode']} — {r['date']}"
+        + (" — synthetic sample data" if "synthetic" in r.get("data_sources", []) else ""),
+        f"Equity {r['equity']:,.0f} (cash {r['cash']:,.0f})",
+        f"Day P&L {r['day_pnl']:+,.0f} ({r['day_return']:+.2%}) · Total {r['total_pnl']:+,.0f} "
         f"({r['total_return']:+.2%})",
         f"Drawdown {r['drawdown']:.2%} · size x{r['risk']['size_multiplier']:g}"
-        + (" · <b>BUYs blocked (daily loss)</b>" if r["risk"]["buy_blocked"] else ""),
+        + (" · BUYs blocked (daily loss)" if r["risk"]["buy_blocked"] else ""),
     ]
     if r["risk"]["control_blocks"]:
-        lines.append("Blocked: " + e("; ".join(r["risk"]["control_blocks"])))
-    lines.append(f"\n<b>Positions</b> ({len(r['positions'])})")
-    for p in r["positions"]:
-        lines.append(f"{e(p['symbol'])} {p['qty']:g} @ {p['avg_price']:,.6g} → {p['last']:,.6g} "
-                     f"{p['pnl']:+,.0f} ({p['pnl_pct']:+.2%}){' armed' if p['armed'] else ''}")
-    lines.append(f"\n<b>Fills</b> ({len(r['fills'])})")
-    for f in r["fills"]:
-        lines.append(f"{e(f['side'])} {e(f['symbol'])} {f['qty']:g} @ {f['price']:,.6g} — {e(f['reason'] or '')}")
-    lines.append(f"\n<b>Signals</b> ({len(r['signals'])})")
-    for s in r["signals"]:
-        verdict = s["status"] + (f": {s['verdict']}" if s["verdict"] and s["verdict"] != s["status"] else "")
-        lines.append(f"{e(s['side'])} {e(s['symbol'])} [{e(s['reason'])}] → {e(verdict)}")
+        lines.append("Blocked: " + "; ".join(r["risk"]["control_blocks"]))
+    lines.append(f"\nPositions ({len(r['positions'])})")
+    lines += [position_line(p) for p in r["positions"]]
+    lines.append(f"\nFills ({len(r['fills'])})")
+    lines += [fill_line(f) for f in r["fills"]]
+    lines.append(f"\nSignals ({len(r['signals'])})")
+    lines += [signal_line(s) for s in r["signals"]]
     return "\n".join(lines)
+
+
+# One line per position, fill and signal: plain text, shared with the Telegram rendering
+# (which escapes it).
+def position_line(p: dict) -> str:
+    return (f"{p['symbol']} {p['qty']:g} @ {p['avg_price']:,.6g} → {p['last']:,.6g} "
+            f"{p['pnl']:+,.0f} ({p['pnl_pct']:+.2%}){' armed' if p['armed'] else ''}")
+
+
+def fill_line(f: dict) -> str:
+    return f"{f['side']} {f['symbol']} {f['qty']:g} @ {f['price']:,.6g} — {f['reason'] or ''}"
+
+
+def signal_line(s: dict) -> str:
+    verdict = s["status"] + (f": {s['verdict']}" if s["verdict"] and s["verdict"] != s["status"] else "")
+    return f"{s['side']} {s['symbol']} [{s['reason']}] → {verdict}"
 
 
 def chart(db: DB, settings: Settings, path: str | Path, asof: str | None = None) -> Path | None:
@@ -92,15 +101,16 @@ def run_report(db: DB, settings: Settings, asof: str | None = None, send: bool =
     from pipeline import alerts
 
     r = build(db, settings, asof)
+    r["chart"] = None
     if not r.get("empty"):
         path = Path(chart_path) if chart_path else settings.db_path.parent / "reports" / f"equity-{r['date']}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
-        r["chart"] = str(chart(db, settings, path, asof))
+        written = chart(db, settings, path, asof)
+        r["chart"] = str(written) if written else None  # no series, no chart: NULL, never "None"
     if send:
         photo = Path(r["chart"]).read_bytes() if r.get("chart") else None
-        r["queued"] = alerts.queue(db, "report", to_html(r), photo=photo,
-                                   dedup_key=f"report:{r['date']}" if r.get("date") else None)
+        r["queued"] = alerts.report(db, r, photo=photo)
     return r
 
 
-__all__ = ["build", "chart", "run_report", "to_html"]
+__all__ = ["build", "chart", "run_report", "to_text"]

@@ -163,9 +163,14 @@ def test_each_failed_run_is_one_incident():
     assert heartbeat.incidents([_run("signal", "skipped", rid=5)], {}, GRACE, SLOT) == []
 
 
-def test_stage_alert_escapes_the_message():
-    inc = heartbeat.Incident("collect", "failed", "k", "<b>bad</b> & worse")
-    assert "&lt;b&gt;bad&lt;/b&gt; &amp; worse" in fmt.stage_alert(inc)
+def test_stage_alert_escapes_the_message(qtx_db):
+    from db import outbox as outbox_db
+    from pipeline import alerts
+
+    alerts.notify(qtx_db, "stage", "error", "collect failed", "<b>bad</b> & worse")
+    row = outbox_db.pending(qtx_db)[0]
+    assert "&lt;b&gt;bad&lt;/b&gt; &amp; worse" in fmt.message_html(row)
+    assert "<b>bad</b> & worse" in row["text"]  # the plain rendering keeps the words as written
 
 
 @pytest.mark.parametrize("value", ["<script>", "a&b", "</b>"])
