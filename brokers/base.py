@@ -115,6 +115,7 @@ class OrderRequest:
     limit_price: float | None = None
     date: str | None = None  # the decision date that produced the order (paper fills after it)
     broker_order_id: str | None = None  # the venue's id, once known (lookups, amend, cancel)
+    reference_price: float | None = None  # the previous close: a limit outside the band is refused
 
 
 @dataclass
@@ -153,6 +154,9 @@ class Fill:
     ts: str                   # ISO timestamp
     broker_order_id: str | None = None  # the venue's id of the order (Kiwoom ord_no)
     fee_qty: float = 0.0      # part of ``qty`` the venue kept as fee, in the asset bought (Bybit spot)
+    # The venue reports an order's executions so far as one row (Kiwoom ka10076): qty, price and
+    # fee are the order's totals, and the pipeline records what is new since it last looked.
+    cumulative: bool = False
 
     @property
     def position_qty(self) -> float:
@@ -254,6 +258,27 @@ class SimulatedVenue(Protocol):
     the market has reached, when told the market reached them."""
 
     def on_bars(self, upto: str) -> list[Fill]: ...
+
+
+class AdapterStore(Protocol):
+    """An adapter's small persistent store (``db.broker_store.BrokerStore``): stage processes
+    come and go, so a token, and which venue order is which of ours, live in the database."""
+
+    def get(self, key: str, now: str | None = None) -> str | None: ...
+
+    def put(self, key: str, value: str, expires_at: str | None = None) -> None: ...
+
+    def delete(self, key: str) -> None: ...
+
+    def note_sending(self, client_order_id: str, symbol: str, side: str, qty: float) -> None: ...
+
+    def note_venue_id(self, client_order_id: str, broker_order_id: str) -> None: ...
+
+    def venue_id(self, client_order_id: str) -> str | None: ...
+
+    def client_id(self, broker_order_id: str) -> str | None: ...
+
+    def sent(self, client_order_id: str) -> dict | None: ...
 
 
 @runtime_checkable

@@ -110,6 +110,13 @@ def insert_fill(db: DB, f: dict, reason: str | None, source: str = "broker") -> 
     return cur.rowcount > 0
 
 
+def fill_totals_by_venue_order(db: DB) -> dict[str, tuple[float, float, float]]:
+    """Recorded executions per venue order id: (quantity, value, fee)."""
+    return {r[0]: (r[1], r[2], r[3]) for r in db.conn.execute(
+        "SELECT broker_order_id, SUM(qty), SUM(qty * price), SUM(fee) FROM fills "
+        "WHERE broker_order_id IS NOT NULL GROUP BY broker_order_id")}
+
+
 def fills_between(db: DB, start: str | None = None, end: str | None = None) -> list[dict]:
     sql, params = "SELECT * FROM fills WHERE 1=1", []
     if start:

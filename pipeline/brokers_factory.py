@@ -1,35 +1,52 @@
-"""Which broker a configuration trades through."""
+"""Which venue a configuration trades through and which feed ``collect`` reads.
+
+Adapters never read the config or the environment themselves: keys come through the config's
+secret reader (the environment, which ``QTX_ENV_FILE`` fills from a 0600 file), and each
+adapter gets its own store in the database (``db.broker_store``).
+"""
 
 from __future__ import annotations
 
+from brokers.base import Broker, Execution, MarketData
 from db import DB
+from db.broker_store import BrokerStore
 from db.paper import PaperStore
-from pipeline.config import ConfigError, Settings
+from pipeline.config import Settings, read_secret
 from risk.params import costs_of
 
 
-def make_broker(settings: Settings, db: DB):
+def _secret(name: str) -> str | None:
+    return read_secret(name, what=name)
+
+
+def make_broker(settings: Settings, db: DB) -> Execution:
     """Paper mode trades on a simulated account in the database, on the market's own data;
-    live mode trades through the market's real broker."""
+    live mode trades through the market's real broker (Bybit, or Kiwoom for KRX)."""
     if settings.mode == "paper":
         from brokers.paper import PaperBroker
 
         return PaperBroker(PaperStore(db), settings.capital, costs_of(settings),
                            currency="KRW" if settings.market == "krx" else settings.bybit.quote_coin)
+    return live_broker(settings, db)
+
+
+def live_broker(settings: Settings, db: DB) -> Broker:
     if settings.market == "bybit":
         from brokers.bybit import BybitBroker
 
-        return BybitBroker.from_settings(settings.bybit, settings.mode)
-    raise ConfigError(settings.config_path, "market",
-                      "live trading on krx needs the Kiwoom REST adapter, which is not built yet; "
-                      "use mode: paper")
+        return BybitBroker.from_settings(settings.bybit, settings.mode, secret=_secret)
+    from brokers.kiwoom import KiwoomBroker
+
+    return KiwoomBroker.from_settings(settings.kiwoom, BrokerStore(db, "kiwoom"), secret=_secret)
 
 
-def data_broker(settings: Settings, db: DB):
-    """The broker whose market data ``collect`` uses when no --source is given (Bybit: its
-    public candles, in paper mode too)."""
+def data_feed(settings: Settings, db: DB) -> MarketData:
+    """The venue whose market data ``collect`` reads when no --source is given: Bybit's public
+    candles (no keys needed), or Kiwoom's charts (keys needed, in paper mode too)."""
     if settings.market == "bybit":
         from brokers.bybit import BybitBroker
 
-        return BybitBroker.from_settings(settings.bybit, "paper")
-    return None
+        return BybitBroker.from_settings(settings.bybit, "paper", secret=_secret)
+    from brokers.kiwoom import KiwoomBroker
+
+    return KiwoomBroker.from_settings(settings.kiwoom, BrokerStore(db, "kiwoom"), secret=_secret)

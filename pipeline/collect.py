@@ -1,13 +1,13 @@
 """The collect stage: bring daily bars into the database.
 
 ``collect(db, settings, source=...)`` dispatches on the source: ``csv`` reads a directory of
-``<SYMBOL>.csv`` files; a market feed (Bybit, Kiwoom) registers itself in ``FEEDS`` and is the
-default when no source is given.  Every source stores nothing dated after ``asof``.
+``<SYMBOL>.csv`` files; a market's own feed (Bybit, Kiwoom; ``FEEDS``, run by the one loop in
+``pipeline.feed``) is the default when no source is given.  Every source stores nothing dated
+after ``asof``.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections import Counter
 from collections.abc import Callable
@@ -17,6 +17,8 @@ from typing import Any
 from db import bars as bars_db
 from db import events
 from db.core import DB
+from pipeline.collect_bybit import collect_bybit
+from pipeline.collect_kiwoom import collect_kiwoom
 from pipeline.csv_bars import (
     FLAG_REASONS,
     SECTORS_FILE,
@@ -28,16 +30,12 @@ from pipeline.csv_bars import (
     parse_sectors,
     sniff_header,
 )
+from pipeline.feed import Progress
 
 log = logging.getLogger(__name__)
 
-# progress(done, total, label): called after each file.
-Progress = Callable[[int, int, str], None]
-
-# Market feeds: source name -> collect function (db, settings, asof, progress) -> summary dict.
-# A feed lives in ``pipeline/collect_<source>.py`` and adds itself here when imported; collect
-# imports it on first use.
-FEEDS: dict[str, Callable[..., dict[str, Any]]] = {}
+# Market feeds: source name -> collect function (db, settings, asof=, progress=) -> summary.
+FEEDS: dict[str, Callable[..., dict[str, Any]]] = {"bybit": collect_bybit, "kiwoom": collect_kiwoom}
 # The feed a market uses when `qtx collect` is given no --source.
 MARKET_FEED = {"krx": "kiwoom", "bybit": "bybit"}
 
@@ -54,23 +52,13 @@ def resolve_source(settings: Any, source: str | None, path: str | Path | None = 
             raise CollectUsageError("--source csv needs --path DIR (a folder of <SYMBOL>.csv files)")
         if not Path(path).is_dir():
             raise CollectUsageError(f"--path {path}: not a directory")
-    elif source not in FEEDS and not _load_feed(source):
+    elif source not in FEEDS:
         known = ", ".join(["csv", *sorted(FEEDS)])
-        raise CollectUsageError(f"no collector for source {source!r} yet (available: {known})")
+        raise CollectUsageError(f"no collector for source {source!r} (available: {known})")
+    elif source != MARKET_FEED.get(settings.market):
+        raise CollectUsageError(f"--source {source} is the feed of another market; this workspace is "
+                                f"market: {settings.market} (use --source csv or no --source)")
     return source
-
-
-def _load_feed(source: str) -> bool:
-    """Import ``pipeline.collect_<source>`` (which registers itself in FEEDS), if it exists."""
-    if not source.isidentifier():
-        return False
-    try:
-        importlib.import_module(f"pipeline.collect_{source}")
-    except ModuleNotFoundError as e:
-        if e.name != f"pipeline.collect_{source}":
-            raise
-        return False
-    return source in FEEDS
 
 
 def collect(db: DB, settings: Any, source: str | None = None, path: str | Path | None = None,
@@ -231,6 +219,3 @@ def _record_problems(db: DB, parsed: ParsedBars, conflicts: list[dict]) -> None:
 __all__ = ["FEEDS", "MARKET_FEED", "CollectUsageError", "CsvFormatError", "collect", "collect_csv",
            "resolve_source"]
 
-
-# The Bybit feed registers itself in FEEDS (kept last: it imports this module).
-from pipeline import collect_bybit as _collect_bybit  # noqa: E402,F401

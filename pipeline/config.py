@@ -17,6 +17,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from sennot.strategy import ParamError, StrategyError, create
+
 DEFAULT_CONFIG_NAME = "qtx.yaml"
 
 
@@ -40,19 +42,26 @@ class Universe(_Strict):
     exclude: list[str] = Field(default_factory=list)
     min_price: float | None = Field(default=None, ge=0)
     min_avg_value: float | None = Field(default=None, ge=0)
+    # Sector of a symbol, overriding what the feed says (Kiwoom's industry; ETFs have none).
+    sectors: dict[str, str] = Field(default_factory=dict)
 
-    @field_validator("symbols", "exclude", mode="before")
+    @field_validator("symbols", "exclude", "sectors", mode="before")
     @classmethod
     def _as_text(cls, v: Any) -> Any:
         # KRX codes such as 005930 must stay text even when YAML reads them as numbers.
         if isinstance(v, list):
             return [str(x) for x in v]
+        if isinstance(v, dict):
+            return {str(k): v2 for k, v2 in v.items()}
         return v
 
 
 class Costs(_Strict):
     commission: float = Field(default=0.00015, ge=0, lt=0.1)
     sell_tax: float | None = Field(default=None, ge=0, lt=0.1)  # None: the market's default
+    # KRX: the securities transaction tax by the year of settlement (T+2), e.g. {2025: 0.0015,
+    # 2026: 0.0020}; used to check the tax Kiwoom charges.  Empty: ``sell_tax`` every year.
+    sell_tax_by_year: dict[int, float] = Field(default_factory=dict)
     slippage_bps: float = Field(default=0.0, ge=0, lt=1000)
 
 
@@ -102,10 +111,15 @@ class Bybit(_Strict):
 
 
 class Kiwoom(_Strict):
-    endpoint: str | None = None  # None: https://api.kiwoom.com (live) / mockapi (paper)
+    network: Literal["real", "mock"] = "real"  # api.kiwoom.com | mockapi.kiwoom.com (mock trading)
+    endpoint: str | None = None  # full base URL; overrides network (e.g. a local server)
     appkey_env: str = "QTX_KIWOOM_APPKEY"
     secretkey_env: str = "QTX_KIWOOM_SECRETKEY"
-    account_env: str = "QTX_KIWOOM_ACCOUNT"
+    exchange: Literal["KRX", "NXT", "SOR"] = "KRX"  # dmst_stex_tp
+    timeout: float = Field(default=10.0, gt=0)
+    # Seconds between two requests of one API id (Kiwoom allows about 5 a second per login and
+    # fewer per API id; mock trading about 1 a second).
+    min_interval: float = Field(default=0.25, ge=0, le=10)
 
 
 class Calendar(_Strict):
@@ -187,6 +201,20 @@ def _first_error(file: Any, err: ValidationError, prefix: str = "") -> ConfigErr
     return ConfigError(file, key, msg)
 
 
+def _check_strategy(file: Any, s: Settings, prefix: str = "") -> None:
+    """The strategy judges its own name and params: build it once, so a typo fails every
+    command at load, naming the key."""
+    key = f"{prefix}strategy"
+    try:
+        create(s.strategy.name, s.strategy.params)
+    except StrategyError as e:
+        raise ConfigError(file, f"{key}.name", str(e)) from None
+    except ParamError as e:
+        raise ConfigError(file, f"{key}.params.{e.param}" if e.param else f"{key}.params", e.problem) from None
+    except (ValueError, TypeError) as e:  # a plugin's factory that does not name the parameter
+        raise ConfigError(file, f"{key}.params", f"refused by strategy {s.strategy.name}: {e}") from None
+
+
 def from_dict(raw: dict[str, Any] | None, file: str | Path | None = None) -> Settings:
     """Validate a raw mapping (as read from YAML) into ``Settings``, applying the profile."""
     if raw is not None and not isinstance(raw, dict):
@@ -203,9 +231,11 @@ def from_dict(raw: dict[str, Any] | None, file: str | Path | None = None) -> Set
         if "profiles" in over or "profile" in over:
             raise ConfigError(file, f"profiles.{name}", "a profile cannot select or define profiles")
         try:
-            Settings.model_validate(_merge({k: v for k, v in raw.items() if k not in ("profile", "profiles")}, over))
+            merged = Settings.model_validate(_merge({k: v for k, v in raw.items() if k not in ("profile", "profiles")}, over))
         except ValidationError as err:
             raise _first_error(file, err, prefix=f"profiles.{name}") from None
+        if "strategy" in over:  # else a mistake in the base would be blamed on the profile
+            _check_strategy(file, merged, prefix=f"profiles.{name}.")
     effective = raw
     if profile is not None:
         if profile not in profiles:
@@ -216,6 +246,7 @@ def from_dict(raw: dict[str, Any] | None, file: str | Path | None = None) -> Set
         s = Settings.model_validate(effective)
     except ValidationError as err:
         raise _first_error(file, err) from None
+    _check_strategy(file, s)
     s.config_path = str(file) if file is not None else None
     return s
 

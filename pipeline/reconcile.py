@@ -15,6 +15,7 @@ everything in order.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
 
 from brokers.base import OPEN_STATUSES, Fill, OrderState
 from db import DB, now_iso, trading
@@ -24,7 +25,7 @@ from db.broker_store import BrokerStore
 from pipeline import alerts
 from pipeline.brokers_factory import make_broker
 from pipeline.config import Settings
-from pipeline.sync import advance_market, apply_fill, apply_order_state
+from pipeline.sync import advance_market, apply_fill, apply_order_state, venue_fills
 
 QTY_TOL = 1e-9
 
@@ -113,11 +114,23 @@ def match_unknown(unknown: list[dict], venue_open: list[OrderState], venue_fills
                 continue
             qty_ok = (abs(c["qty"] - o["qty"]) <= QTY_TOL * max(1.0, o["qty"]) if c["qty"] is not None
                       else c["filled"] <= o["qty"] * (1 + QTY_TOL))
-            if qty_ok and (not o.get("sent_at") or not c["ts"] or c["ts"] >= o["sent_at"][: len(c["ts"])]):
+            if qty_ok and _not_before(c["ts"], o.get("sent_at")):
                 out[o["client_order_id"]] = vid
                 taken.add(vid)
                 break
     return out
+
+
+CLOCK_SKEW = timedelta(seconds=60)  # the venue's clock and ours, and its whole-second times
+
+
+def _not_before(venue_ts: str | None, sent_at: str | None) -> bool:
+    """The venue accepted it no earlier than we sent (give or take the clocks' skew)."""
+    if not venue_ts or not sent_at:
+        return True
+    def parse(t: str) -> datetime:
+        return datetime.fromisoformat(t.replace("Z", "+00:00"))
+    return parse(venue_ts) >= parse(sent_at) - CLOCK_SKEW
 
 
 def snapshot(db: DB, broker) -> tuple:
@@ -129,7 +142,7 @@ def snapshot(db: DB, broker) -> tuple:
             broker_orders[cid] = st
     broker_positions = {p.symbol: p.qty for p in broker.positions()}
     db_positions = {s: p["qty"] for s, p in trading.positions(db).items()}
-    return (broker_orders, broker.open_orders(), broker.fills(), broker_positions, db_orders,
+    return (broker_orders, broker.open_orders(), venue_fills(db, broker), broker_positions, db_orders,
             trading.fill_ids(db), db_positions)
 
 

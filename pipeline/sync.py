@@ -7,6 +7,8 @@ records each fill exactly once.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from brokers.base import Fill, OrderState
 from db import DB, trading
 from pipeline import alerts
@@ -88,11 +90,33 @@ def after_collect(db: DB, settings, asof: str | None = None) -> dict:
     return sync(db, make_broker(settings, db), upto=dates[-1])
 
 
+def unrecorded(fills: list[Fill], known: set[str], totals: dict[str, tuple[float, float, float]]) -> list[Fill]:
+    """The venue's fills that qtx has not recorded.  A cumulative row (an order's executions so
+    far) becomes the increment over what is recorded for that venue order: its quantity, the
+    average price of the new part, and the new part of the fee."""
+    out = []
+    for f in fills:
+        if f.fill_id in known:
+            continue
+        if f.cumulative:
+            q0, v0, fee0 = totals.get(f.broker_order_id or "", (0.0, 0.0, 0.0))
+            dq = f.qty - q0
+            if dq <= 1e-9 * max(1.0, f.qty):
+                continue
+            f = replace(f, qty=dq, price=(f.qty * f.price - v0) / dq, fee=max(0.0, f.fee - fee0), cumulative=False)
+        out.append(f)
+    return out
+
+
+def venue_fills(db: DB, broker) -> list[Fill]:
+    """What ``broker.fills()`` reports that the database lacks, as increments."""
+    return unrecorded(broker.fills(), trading.fill_ids(db), trading.fill_totals_by_venue_order(db))
+
+
 def sync(db: DB, broker, upto: str | None = None, lots: dict[str, float] | None = None) -> dict:
     """Record fills the database lacks and refresh the state of our open orders."""
     advance_market(broker, upto)
-    known = trading.fill_ids(db)
-    new = [f for f in broker.fills() if f.fill_id not in known]
+    new = venue_fills(db, broker)
     for f in new:
         apply_fill(db, f, (lots or {}).get(f.symbol, 1.0))
     changed = 0
