@@ -9,10 +9,12 @@ the same layer as ``qtx status`` and ``qtx positions``.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
@@ -37,6 +39,9 @@ from pipeline.config import Settings
 log = logging.getLogger("qtx.telegram")
 
 STRANGER_EVENTS_PER_DAY = 100
+# An update python-telegram-bot cannot parse arrives as an empty one carrying the error under
+# this key (``screen_update``); the gate records it and drops it.
+BAD_UPDATE = "qtx_unparseable"
 
 
 @dataclass
@@ -72,8 +77,32 @@ async def _send(bot, chat_id: int, text: str, reply_markup=None) -> None:
                 await asyncio.sleep(retry_seconds(e))
 
 
+def screen_update(raw: Any) -> dict | None:
+    """One raw update from getUpdates, as python-telegram-bot will accept it.
+
+    The library parses a batch all at once: one update it cannot parse fails the batch, the
+    offset never moves past it, and the listener stops answering.  Such an update becomes an
+    empty one with its id (so the offset moves on) and the error (for the gate's event).
+    Without an id it cannot be acknowledged either way and is left out."""
+    try:
+        Update.de_json(copy.deepcopy(raw), None)
+        return raw
+    except Exception as exc:  # whatever the library raises on it
+        uid = raw.get("update_id") if isinstance(raw, dict) else None
+        if not isinstance(uid, int):
+            return None
+        return {"update_id": uid, BAD_UPDATE: f"{type(exc).__name__}: {exc}"[:300]}
+
+
 async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     st = state_of(context)
+    bad = (update.api_kwargs or {}).get(BAD_UPDATE) if isinstance(update, Update) else None
+    if bad:
+        events_db.record(st.db, "warning", "telegram_bad_update",
+                         f"skipped update {update.update_id}, which could not be read: {bad}",
+                         {"update_id": update.update_id})
+        log.warning("skipped update %s, which could not be read: %s", update.update_id, bad)
+        raise ApplicationHandlerStop
     tg = st.settings.telegram
     who = auth.identify(update)
     now = st.now()

@@ -20,6 +20,7 @@ from datetime import timedelta
 
 from telegram import BotCommand, Update
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, ExtBot
+from telegram.request import HTTPXRequest
 
 from control import format as fmt
 from control import handlers
@@ -100,12 +101,24 @@ def _urls(settings: Settings) -> tuple[str, str] | None:
     return base + "/bot", base + "/file/bot"
 
 
+class _ScreenedUpdates(HTTPXRequest):
+    """The getUpdates connection, each update screened (``handlers.screen_update``) before the
+    library parses the batch, so one it cannot read is skipped instead of blocking the rest."""
+
+    async def post(self, url, request_data=None, *args, **kwargs):
+        result = await super().post(url, request_data, *args, **kwargs)
+        if url.endswith("/getUpdates") and isinstance(result, list):
+            result = [u for u in map(handlers.screen_update, result) if u is not None]
+        return result
+
+
 def build_application(settings: Settings, token: str) -> Application:
     tg = settings.telegram
     b = (ApplicationBuilder().token(token)
          # max_retries=0: a 429 reaches the outbox sender, which keeps order and honours it.
          .rate_limiter(AIORateLimiter(max_retries=0))
-         .get_updates_read_timeout(tg.poll_timeout + 10))
+         # One connection, as the builder's default for polling.
+         .get_updates_request(_ScreenedUpdates(connection_pool_size=1, read_timeout=tg.poll_timeout + 10)))
     urls = _urls(settings)
     if urls:
         b = b.base_url(urls[0]).base_file_url(urls[1])

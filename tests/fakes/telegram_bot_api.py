@@ -7,6 +7,9 @@ sendMessage, sendPhoto (multipart), setMyCommands, answerCallbackQuery. Tests pu
 Fault hooks: ``fail_next_send(retry_after)`` makes the next sendMessage answer 429 with
 ``parameters.retry_after``; until that time passes every further send is also refused and
 counted in ``early_retries`` (so a test can check the client waited, without timing asserts).
+``send_delay`` makes every send take that many seconds (a slow Telegram); ``push_raw`` serves
+an update exactly as given (a malformed one, say); ``push_command(edited=True)`` /
+``(forwarded=True)`` send an edited or a forwarded message.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ class FakeBotAPI:
         self._message_ids = itertools.count(1000)
         self._cond = threading.Condition()
         self._fail_next: list[int] = []
+        self.send_delay = 0.0  # seconds each sendMessage/sendPhoto takes before it is answered
         self._banned_until = 0.0
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -83,8 +87,9 @@ class FakeBotAPI:
 
     # -- test controls -----------------------------------------------------------------------
     def push_command(self, chat_id: int, text: str, user_id: int | None = None,
-                     date: int | None = None) -> None:
-        """A message as a user would type it; a leading /command gets its bot_command entity."""
+                     date: int | None = None, edited: bool = False, forwarded: bool = False) -> None:
+        """A message as a user would type it; a leading /command gets its bot_command entity.
+        ``edited``: an edit of an earlier message; ``forwarded``: forwarded from another user."""
         user_id = chat_id if user_id is None else user_id
         msg = {
             "message_id": next(self._message_ids),
@@ -96,7 +101,18 @@ class FakeBotAPI:
         if text.startswith("/"):
             msg["entities"] = [{"type": "bot_command", "offset": 0,
                                 "length": len(text.split()[0])}]
-        self._push({"message": msg})
+        if forwarded:
+            msg["forward_origin"] = {"type": "user", "date": msg["date"] - 60,
+                                     "sender_user": {"id": 999, "is_bot": False, "first_name": "x"}}
+        if edited:
+            msg["edit_date"] = msg["date"]
+            self._push({"edited_message": msg})
+        else:
+            self._push({"message": msg})
+
+    def push_raw(self, update: dict) -> None:
+        """An update exactly as given (plus its update_id): e.g. one the client cannot parse."""
+        self._push(dict(update))
 
     def push_callback(self, chat_id: int, data: str, user_id: int | None = None) -> None:
         user_id = chat_id if user_id is None else user_id
@@ -243,7 +259,12 @@ class FakeBotAPI:
                 "chat": {"id": int(chat_id), "type": "private"},
                 "from": {"id": BOT_ID, "is_bot": True, "first_name": "qtx"}, **fields}
 
+    def _slow(self) -> None:
+        if self.send_delay:
+            time.sleep(self.send_delay)
+
     def _m_sendMessage(self, p):
+        self._slow()
         flood = self._flood_check()
         if flood:
             return flood
@@ -261,6 +282,7 @@ class FakeBotAPI:
         return self._ok(msg)
 
     def _m_sendPhoto(self, p):
+        self._slow()
         flood = self._flood_check()
         if flood:
             return flood

@@ -1,0 +1,89 @@
+"""Telegram defects found under faults (issue 12), each against the local Bot API server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from db import events as events_db
+from tests.telegram_helpers import (
+    CHAT,
+    TOKEN,
+    TOKEN_ENV,
+    db_for,
+    make_config,
+    running_listener,
+    settings_for,
+)
+
+QTX = str(Path(sys.executable).with_name("qtx"))
+pytestmark = pytest.mark.timeout(120)
+
+# Update.de_json raises on this (a chat must be an object): python-telegram-bot fails the whole
+# getUpdates batch, and the offset never moves past it.
+MALFORMED = {"message": {"message_id": 1, "date": 1764000000, "chat": "not an object", "text": "/help"}}
+
+
+@pytest.fixture
+def settings(tmp_path, fake):
+    path, raw = make_config(tmp_path, fake.url)
+    return settings_for(path, raw)
+
+
+def _helps(fake) -> int:
+    return sum("/positions" in t for t in fake.texts(CHAT))
+
+
+def test_an_update_the_library_cannot_parse_is_skipped_with_an_event(fake, settings):
+    db = db_for(settings)
+    with running_listener(settings):
+        fake.push_command(CHAT, "/help")
+        assert fake.wait_for(lambda f: _helps(f) == 1)
+        fake.push_raw(MALFORMED)
+        fake.push_command(CHAT, "/help")
+        assert fake.wait_for(lambda f: _helps(f) == 2), "the listener stopped answering"
+        polls = fake.method_count("getUpdates")
+        time.sleep(1.0)  # poll_timeout is 1 s: a stuck poller would ask hundreds of times
+        assert fake.method_count("getUpdates") - polls < 10
+    skipped = events_db.recent(db, kind="telegram_bad_update")
+    assert len(skipped) == 1 and skipped[0]["level"] == "warning"
+    assert skipped[0]["data"]["update_id"] == 2 and "TypeError" in skipped[0]["message"]
+    assert _helps(fake) == 2  # the malformed /help was not acted on
+
+
+def test_a_malformed_update_neither_floods_the_log_nor_fails_the_stop(fake, tmp_path):
+    path, raw = make_config(tmp_path, fake.url)
+    settings_for(path, raw)
+    env = {**os.environ, TOKEN_ENV: TOKEN, "QTX_CONFIG": str(path)}
+    p = subprocess.Popen([QTX, "telegram"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        fake.push_raw(MALFORMED)
+        fake.push_command(CHAT, "/help")
+        assert fake.wait_for(lambda f: _helps(f) == 1, timeout=40), p.poll()
+        time.sleep(1.0)
+    finally:
+        p.send_signal(signal.SIGTERM)
+        try:
+            _, err = p.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            _, err = p.communicate()
+    assert p.returncode == 0, err[-3000:]
+    assert len(err.splitlines()) < 20, err[-3000:]
+
+
+def test_screen_update_keeps_good_updates_and_marks_bad_ones_by_id():
+    from control.handlers import BAD_UPDATE, screen_update
+
+    good = {"update_id": 7, "message": {"message_id": 1, "date": 1764000000,
+                                        "chat": {"id": CHAT, "type": "private"}, "text": "/help"}}
+    assert screen_update(good) is good
+    bad = screen_update({"update_id": 8, **MALFORMED})
+    assert bad["update_id"] == 8 and set(bad) == {"update_id", BAD_UPDATE}
+    assert screen_update({"message": "no id"}) is None and screen_update("junk") is None
