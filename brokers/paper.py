@@ -148,22 +148,23 @@ class PaperBroker:
         """Fill open orders at the open of every stored bar date after the last one seen, up to
         ``upto``, one date at a time, by the fill model.  Returns the fills made."""
         made: list[Fill] = []
-        acct = self.store.account(self.capital)
-        last = acct["last_bar_date"]
-        dates = self.store.dates_after(last, upto)
-        if dates and not self.store.open_orders():
-            # Nothing to fill: just note how far the market has moved.
+        while True:
+            # Read the account, decide and write in one BEGIN IMMEDIATE transaction: another
+            # stage moving the market at the same time must not have its cash written over.
             with self.store.transaction():
-                self.store.set_account(acct["cash"], dates[-1])
-            return made
-        for d in dates:
-            with self.store.transaction():
-                made.extend(self._fill_date(d, last))
-            last = d
+                acct = self.store.account(self.capital)
+                last = acct["last_bar_date"]
+                dates = self.store.dates_after(last, upto)
+                if not dates:
+                    break
+                if not self.store.open_orders():
+                    # Nothing to fill: just note how far the market has moved.
+                    self.store.set_account(acct["cash"], dates[-1])
+                    break
+                made.extend(self._fill_date(dates[0], last, acct))
         return made
 
-    def _fill_date(self, d: str, prev: str | None) -> list[Fill]:
-        acct = self.store.account(self.capital)
+    def _fill_date(self, d: str, prev: str | None, acct: dict) -> list[Fill]:
         orders = [o for o in self.store.open_orders()
                   if o["order_type"] == "market" and (o["placed_date"] or "") < d]
         if not orders:
