@@ -54,6 +54,10 @@ class AuthError(BrokerError):
     kind = "auth"
 
 
+class MissingKeys(AuthError):
+    """The API key variables a venue needs are not set (a setup problem: exit 2)."""
+
+
 class RateLimited(BrokerError):
     """Too many requests; safe to retry after ``retry_after`` seconds."""
 

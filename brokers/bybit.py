@@ -35,6 +35,7 @@ from brokers.base import (
     Capabilities,
     Fill,
     Instrument,
+    MissingKeys,
     NotFound,
     OrderRequest,
     OrderState,
@@ -71,11 +72,6 @@ _STATUS = {
 STABLE_BASES = {"USDC", "USDT", "DAI", "FDUSD", "TUSD", "BUSD", "USDE", "USDD", "PYUSD", "USD1", "USTC", "EUR", "USDR"}
 _LEVERAGED = re.compile(r"\d+[LS]$")
 
-
-class MissingKeys(AuthError):
-    """Live mode was asked for but an API key variable is empty or unset."""
-
-    kind = "auth"
 
 
 # --------------------------------------------------------------------------- decimals

@@ -43,6 +43,7 @@ from brokers.base import (
     Capabilities,
     Fill,
     Instrument,
+    MissingKeys,
     NotFound,
     OrderRequest,
     OrderState,
@@ -77,9 +78,6 @@ IP_HELP = ("Kiwoom accepts this app key only from the public IP addresses regist
 class IpNotAllowed(AuthError):
     """The app key is not allowed from this machine (its public IP is not registered)."""
 
-
-class MissingKeys(AuthError):
-    """The app key or secret key variable is not set."""
 
 
 def number(text: object) -> float:

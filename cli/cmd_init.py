@@ -16,22 +16,35 @@ def init(
     market: str = typer.Option("krx", "--market", help="krx or bybit."),
     demo: bool = typer.Option(False, "--demo", help="Also load the synthetic sample market (36 symbols, ~3 years)."),
     force: bool = typer.Option(False, "--force", help="Replace an existing qtx.yaml and DELETE its database."),
+    mode: str = typer.Option("paper", "--mode", help="paper, or live: writes qtx-live.yaml beside a paper "
+                             "qtx.yaml (its settings carried over) and creates the live database."),
+    max_order_notional: float | None = typer.Option(
+        None, "--max-order-notional", help="With --mode live (required): the largest notional one "
+        "order may have, in KRW (krx) or the quote coin (bybit)."),
     as_json: bool = typer.Option(False, "--json", help="Print what was created as one JSON document."),
 ) -> None:
     """Write a commented qtx.yaml (every key at its default) and create the database.
 
     Never replaces an existing config or database unless --force is given. With --demo the
     database also gets the synthetic sample market (labelled 'synthetic' wherever shown).
+
+    From paper to live: `qtx init DIR --mode live --max-order-notional 5000000` writes
+    DIR/qtx-live.yaml next to the paper DIR/qtx.yaml, with the same settings and its own
+    database; run it with `qtx --config DIR/qtx-live.yaml ...`. The first live `execute` asks
+    for confirmation (or takes --yes).
     """
-    from pipeline.init_project import InitRefused, init_project
+    from pipeline.init_project import InitRefused, InitUsage, init_project
 
     if market not in ("krx", "bybit"):
         fail(f"--market must be krx or bybit, not {market!r}", EXIT_USAGE)
+    if mode not in ("paper", "live"):
+        fail(f"--mode must be paper or live, not {mode!r}", EXIT_USAGE)
 
     def body():
         try:
-            res = init_project(directory, market=market, demo=demo, force=force)
-        except InitRefused as e:
+            res = init_project(directory, market=market, demo=demo, force=force, mode=mode,
+                               max_order_notional=max_order_notional)
+        except (InitRefused, InitUsage) as e:
             fail(str(e), EXIT_USAGE)
         if as_json:
             emit_json(res)

@@ -99,7 +99,7 @@ def execute(
     record the outcome. SELLs always pass; BUYs are blocked by /stop or a reconcile mismatch.
     Safe to rerun or to run after a crash: an order is looked up by its id before it is sent,
     never sent twice."""
-    from pipeline.execute import describe, run_execute
+    from pipeline.execute import describe
 
     def render(r: dict) -> None:
         out.print(f"execute: {describe(r)}")
@@ -107,41 +107,52 @@ def execute(
             out.print(f"  {cid}: {status}")
 
     def act(db, s, a):
-        from datetime import date
+        from pipeline.execute import (
+            needs_live_confirmation,
+            record_live_confirmation,
+            run_execute_stage,
+        )
 
-        from pipeline.calendar import previous_trading_day
-        from pipeline.catchup import must_reconcile_first
-
-        confirm_live(db, s, yes)
-        if asof is not None:  # a replay acts on that date's decisions, as right after its signal
-            return run_execute(db, s, a)
-        # Scheduled: reconcile first after downtime, and only the previous session's decisions
-        # are still fresh (a decision whose session passed while the Mac was off expires).
-        fresh = previous_trading_day(s.market, date.fromisoformat(a), s).isoformat()
-        return run_execute(db, s, a, reconcile_first=must_reconcile_first(db, conf=s), not_before=fresh)
+        if needs_live_confirmation(db, s):
+            confirm_live(s, yes)
+            record_live_confirmation(db)
+        return run_execute_stage(db, s, a, replay=asof is not None)
 
     _run(ctx, "execute", asof, as_json, act, render)
 
 
-def confirm_live(db, s, yes: bool) -> None:
-    """The first live run of a database asks once (or takes --yes); the answer is kept."""
+def confirm_live(s, yes: bool) -> None:
+    """The first live run of a database asks once on a terminal (or takes --yes)."""
     import sys
 
     from cli.common import EXIT_USAGE, fail
-    from db import events as events_db
 
-    if s.mode != "live" or db.meta().get("live_confirmed"):
+    if yes:
         return
-    if not yes:
-        if not sys.stdin.isatty():
-            fail(f"first live run of {db.path}: confirm on a terminal or pass --yes", EXIT_USAGE)
-        answer = typer.prompt(f"Trade LIVE on {s.market} ({s.bybit.network if s.market == 'bybit' else 'kiwoom'}) "
-                              f"with orders up to {s.risk.max_order_notional:,.0f} each? Type 'live' to confirm")
-        if answer.strip().lower() != "live":
-            fail("live trading not confirmed", EXIT_USAGE)
-    with db.transaction():
-        db.set_meta("live_confirmed", "yes")
-        events_db.record(db, "warning", "live_confirmed", f"live trading confirmed for {db.path}")
+    if not sys.stdin.isatty():
+        fail("first live run: confirm on a terminal or pass --yes", EXIT_USAGE)
+    venue = s.bybit.network if s.market == "bybit" else f"kiwoom {s.kiwoom.network}"
+    answer = typer.prompt(f"Trade LIVE on {s.market} ({venue}) with orders up to "
+                          f"{s.risk.max_order_notional:,.0f} each? Type 'live' to confirm")
+    if answer.strip().lower() != "live":
+        fail("live trading not confirmed", EXIT_USAGE)
+
+
+@app.command("sync")
+def sync_fills(
+    ctx: typer.Context,
+    asof: str | None = typer.Option(None, "--asof", help=ASOF_HELP),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Fill sync: record the broker's new fills (each queues a Telegram fill alert) and the
+    states of qtx's open orders. launchd runs it after the opening auction and during the
+    session (KRX 09:05, 11:00, 15:35; Bybit after execute); a rerun records nothing twice."""
+    from pipeline.sync import run_fill_sync
+
+    def render(r: dict) -> None:
+        out.print(f"sync: {r['new_fills']} new fill(s), {r['orders_updated']} order(s) updated")
+
+    _run(ctx, "sync", asof, as_json, run_fill_sync, render)
 
 
 @app.command()

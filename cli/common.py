@@ -17,6 +17,7 @@ from typing import Any
 import typer
 from rich.console import Console
 
+from brokers.base import BrokerError, MissingKeys
 from db import DB, DatabaseError, open_db
 from pipeline.config import ConfigError, Settings, load
 from pipeline.stage import StageBusy
@@ -121,3 +122,7 @@ def guarded(fn: Callable[[], Any]) -> Any:
     except StageBusy as e:  # another run of the stage is at work: nothing to do, exit 0
         err.print(str(e), highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_OK) from None
+    except MissingKeys as e:  # a setup problem, named: exit 2
+        fail(str(e), EXIT_USAGE)
+    except BrokerError as e:  # the broker refused or could not be reached: one line, exit 1
+        fail(f"broker: {e}", EXIT_FAILED)

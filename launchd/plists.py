@@ -22,7 +22,7 @@ from launchd import schedule
 AGENTS_DIR = Path("~/Library/LaunchAgents")
 DAEMONS_DIR = Path("/Library/LaunchDaemons")
 # Stages that must not be throttled: they race the opening auction.
-URGENT_STAGES = ("execute", "reconcile")
+URGENT_STAGES = ("execute", "reconcile", "sync")
 
 
 @dataclass
@@ -111,13 +111,16 @@ def build(t: Target) -> list[Generated]:
     """The plists for ``t``: stages in schedule order, then the listener and the catch-up job."""
     local = schedule.zone(t.local_zone)
     out: list[Generated] = []
-    for job in schedule.jobs_for(t.market):
-        p = _base(t, "stage", job.stage, [job.stage, *job.args])
-        p["StartCalendarInterval"] = schedule.calendar_entries(
-            t.market, job, local, t.on, t.late_open if t.market == "krx" else None)
-        if job.stage in URGENT_STAGES:
+    by_stage: dict[str, list[schedule.Job]] = {}
+    for job in schedule.jobs_for(t.market):  # a stage may fire several times a day (sync)
+        by_stage.setdefault(job.stage, []).append(job)
+    for stage, jobs in by_stage.items():
+        p = _base(t, "stage", stage, [stage, *jobs[0].args])
+        p["StartCalendarInterval"] = [e for job in jobs for e in schedule.calendar_entries(
+            t.market, job, local, t.on, t.late_open if t.market == "krx" else None)]
+        if stage in URGENT_STAGES:
             p["ProcessType"] = "Standard"
-        out.append(Generated(job.stage, p["Label"], p))
+        out.append(Generated(stage, p["Label"], p))
     out.append(Generated("telegram", t.label("telegram"),
                          _base(t, "listener", "telegram", ["telegram"])))
     out.append(Generated("catchup", t.label("catchup"),

@@ -48,6 +48,10 @@ JOBS: dict[str, tuple[Job, ...]] = {
         Job("report", 16, 15, WEEKDAYS, ("--send",)),
         Job("reconcile", 8, 20, WEEKDAYS),
         Job("execute", 8, 35, WEEKDAYS),
+        # Fill sync: the opening auction's fills within minutes, then during the session.
+        Job("sync", 9, 5, WEEKDAYS),
+        Job("sync", 11, 0, WEEKDAYS),
+        Job("sync", 15, 35, WEEKDAYS),
     ),
     # Bybit's daily candle closes at 00:00 UTC; orders just after fill near the next open.
     "bybit": (
@@ -55,6 +59,7 @@ JOBS: dict[str, tuple[Job, ...]] = {
         Job("signal", 0, 10, None),
         Job("reconcile", 0, 12, None),
         Job("execute", 0, 15, None),
+        Job("sync", 0, 18, None),
         Job("report", 0, 20, None, ("--send",)),
     ),
 }

@@ -40,7 +40,7 @@ from zoneinfo import ZoneInfo
 import holidays
 
 KST = ZoneInfo("Asia/Seoul")
-STAGES = ("collect", "signal", "execute", "report", "reconcile")
+STAGES = ("collect", "signal", "execute", "sync", "report", "reconcile")
 POST_CLOSE_STAGES = ("collect", "signal", "report")
 
 # KRX session (regular day, KST).
@@ -225,7 +225,7 @@ def stage_window(market: str, stage: str, d: date, conf: Any = None
         raise ValueError(f"unknown stage {stage!r}")
     c = calendar_conf(conf)
     zone = market_zone(market)
-    if stage == "reconcile":
+    if stage == "reconcile" or (stage == "sync" and market == "bybit"):
         start = datetime.combine(d, time(0), tzinfo=zone)
         return start, start + timedelta(days=1)
     if market == "bybit":
@@ -241,6 +241,8 @@ def stage_window(market: str, stage: str, d: date, conf: Any = None
     s = krx_session(d, c)
     if stage == "execute":
         return s.auction_open, s.open - EXECUTE_CUTOFF
+    if stage == "sync":  # fills happen from the opening auction to the close
+        return s.open, s.close + AFTER_CLOSE
     nxt = krx_session(next_trading_day(market, d, c), c)
     return s.close + AFTER_CLOSE, nxt.auction_open - BEFORE_AUCTION
 
@@ -259,21 +261,21 @@ def check_window(market: str, stage: str, now: datetime, conf: Any = None) -> Wi
     today = market_date(market, now)
     label = "KST" if market == "krx" else "UTC"
 
-    if stage == "reconcile":
-        return WindowVerdict(True, f"reconcile may run at any time ({market} date {today})",
+    if stage == "reconcile" or (stage == "sync" and market == "bybit"):
+        return WindowVerdict(True, f"{stage} may run at any time ({market} date {today})",
                              today, stage_window(market, stage, today, c))
 
-    if stage == "execute":
+    if stage in ("execute", "sync"):
         closed = closure_reason(market, today, c)
         if closed:
-            return WindowVerdict(False, f"no execute today: {closed}", today)
+            return WindowVerdict(False, f"no {stage} today: {closed}", today)
         win = stage_window(market, stage, today, c)
         assert win is not None
         if win[0] <= now < win[1]:
-            return WindowVerdict(True, f"inside the execute window {_span(win, zone)} {label}",
+            return WindowVerdict(True, f"inside the {stage} window {_span(win, zone)} {label}",
                                  today, win)
         when = "before" if now < win[0] else "after"
-        return WindowVerdict(False, f"{when} the execute window {_span(win, zone)} {label} "
+        return WindowVerdict(False, f"{when} the {stage} window {_span(win, zone)} {label} "
                                     f"of {today} (now {_fmt(now, zone)})", today, win)
 
     # collect / signal / report: the latest session that has closed by now.

@@ -238,6 +238,37 @@ def _age_seconds(ts: str | None) -> float:
     return (datetime.now(UTC) - t).total_seconds()
 
 
+class LiveNotConfirmed(Exception):
+    """The first live run of a database was not confirmed."""
+
+
+def needs_live_confirmation(db: DB, settings: Settings) -> bool:
+    return settings.mode == "live" and not db.meta().get("live_confirmed")
+
+
+def record_live_confirmation(db: DB) -> None:
+    """The operator confirmed live trading on this database: kept, so it is asked once."""
+    with db.transaction():
+        db.set_meta("live_confirmed", "yes")
+        events_db.record(db, "warning", "live_confirmed", f"live trading confirmed for {db.path}")
+
+
+def run_execute_stage(db: DB, settings: Settings, asof: str, *, replay: bool) -> dict:
+    """What ``qtx execute`` does.  A replay (``--asof``) acts on that date's decisions as right
+    after its signal.  A scheduled run reconciles first after downtime, and only the previous
+    session's decisions are still fresh: one whose session passed while the Mac was off expires."""
+    if needs_live_confirmation(db, settings):
+        raise LiveNotConfirmed(f"first live run of {db.path}: confirm on a terminal or pass --yes")
+    if replay:
+        return run_execute(db, settings, asof)
+    from pipeline.calendar import previous_trading_day
+    from pipeline.catchup import must_reconcile_first
+
+    fresh = previous_trading_day(settings.market, datetime.fromisoformat(asof).date(), settings).isoformat()
+    return run_execute(db, settings, asof, reconcile_first=must_reconcile_first(db, conf=settings),
+                       not_before=fresh)
+
+
 def run_execute(db: DB, settings: Settings, asof: str | None = None, broker=None,
                 reconcile_first: bool = False, not_before: str | None = None) -> dict:
     """Vet and send.  ``not_before``: decisions older than this date are stale (the session they

@@ -101,10 +101,11 @@ class InitRefused(Exception):
     """``qtx init`` would overwrite an existing config or database without --force."""
 
 
-def config_text(market: str = "krx") -> str:
-    """The commented ``qtx.yaml`` for ``market`` (defaults everywhere else)."""
+def config_text(market: str = "krx", overrides: dict[str, Any] | None = None) -> str:
+    """The commented ``qtx.yaml`` for ``market``; ``overrides`` (key path -> value) replace
+    defaults, everything else is at its default."""
     lines = [HEADER]
-    overrides = {"market": market}
+    overrides = {**(overrides or {}), "market": market}
     for name, field in Settings.model_fields.items():
         if field.exclude:
             continue
@@ -141,15 +142,66 @@ def _emit(lines: list[str], model: type[BaseModel], name: str, field: Any, overr
     lines.append(f"{pad}{name}: {text}" + (f"  # {comment}" if comment else ""))
 
 
+LIVE_CONFIG_NAME = "qtx-live.yaml"
+
+
+def _flatten(model: type[BaseModel], raw: dict, prefix: str = "") -> dict[str, Any]:
+    """Key path -> value of every setting ``raw`` holds, in the shape ``config_text`` takes."""
+    out: dict[str, Any] = {}
+    for name, field in model.model_fields.items():
+        if field.exclude or name not in raw:
+            continue
+        sub = field.annotation if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel) else None
+        if sub is not None and isinstance(raw[name], dict):
+            out.update(_flatten(sub, raw[name], f"{prefix}{name}."))
+        else:
+            out[f"{prefix}{name}"] = raw[name]
+    return out
+
+
+def live_plan(directory: Path, market: str, max_order_notional: float | None) -> tuple[Path, dict[str, Any]]:
+    """Where the live config goes and what it holds: beside a paper ``qtx.yaml`` it is
+    ``qtx-live.yaml`` with the paper settings (universe, risk, telegram ...) carried over, so
+    the live database (``qtx-<market>-live.sqlite``) sits beside the paper one."""
+    if not max_order_notional or max_order_notional <= 0:
+        raise InitUsage("--mode live needs --max-order-notional N: the largest notional one live order "
+                        "may have (in KRW on krx, the quote coin on bybit)")
+    paper = directory / DEFAULT_CONFIG_NAME
+    overrides: dict[str, Any] = {}
+    cfg = paper
+    if paper.exists():
+        raw = yaml.safe_load(paper.read_text(encoding="utf-8")) or {}
+        if not isinstance(raw, dict) or raw.get("mode", "paper") != "paper":
+            raise InitUsage(f"{paper} is not a paper config; use another folder for the live one")
+        overrides = {k: v for k, v in _flatten(Settings, load(paper).model_dump(exclude={"config_path"})).items()
+                     if k not in ("mode", "database")}
+        market = overrides.pop("market", market)
+        cfg = directory / LIVE_CONFIG_NAME
+    overrides.update({"mode": "live", "risk.max_order_notional": max_order_notional})
+    return cfg, {**overrides, "market": market}
+
+
+class InitUsage(Exception):
+    """``qtx init`` was asked for something that cannot be (exit 2)."""
+
+
 def init_project(directory: str | Path = ".", market: str = "krx", demo: bool = False,
-                 force: bool = False) -> dict[str, Any]:
+                 force: bool = False, mode: str = "paper",
+                 max_order_notional: float | None = None) -> dict[str, Any]:
     """Write ``DIR/qtx.yaml`` and create its database; ``demo`` loads the sample market.
+    ``mode="live"`` writes the live config (``live_plan``) and its own database.
 
     Refuses (``InitRefused``) to replace an existing config or database unless ``force``.
     """
     directory = Path(directory).expanduser()
     cfg = directory / DEFAULT_CONFIG_NAME
-    text = config_text(market)
+    overrides: dict[str, Any] = {}
+    if mode == "live":
+        if demo:
+            raise InitUsage("--demo loads a synthetic market: it is for paper mode only")
+        cfg, overrides = live_plan(directory, market, max_order_notional)
+        market = overrides.pop("market")
+    text = config_text(market, overrides)
     planned = from_dict(yaml.safe_load(text), cfg.resolve())  # validates before writing anything
     db_path = planned.db_path
     if not force:

@@ -21,8 +21,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from brokers.base import AuthError
 from db import events, runs
-from db.core import DB
+from db.core import DB, now_iso
 
 
 class StageBusy(Exception):
@@ -115,6 +116,13 @@ def run_stage(db: DB, settings: object, stage: str, asof: str | None) -> Iterato
             runs.finish_run(db, run.run_id, "failed", problem)
             events.record(db, "error", "stage_failed", f"{stage} failed: {problem}",
                           {"stage": stage, "asof": asof, "run_id": run.run_id})
+            if isinstance(exc, AuthError):
+                # Keys refused or this machine's IP not registered: nothing works until the
+                # operator acts, so say what to do, once a day per cause.
+                from pipeline import alerts
+
+                alerts.error_alert(db, "broker_auth", str(exc), {"stage": stage, "code": exc.code},
+                                   dedup_key=f"auth:{exc.code}:{now_iso()[:10]}")
             raise
         else:
             runs.finish_run(db, run.run_id, "skipped" if run.skipped else "ok", run.message)

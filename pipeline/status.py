@@ -12,8 +12,7 @@ from typing import Any
 from db import bars as bars_db
 from db import runs as runs_db
 from db.core import DB, SCHEMA_VERSION
-
-STAGES = ("collect", "signal", "execute", "report", "reconcile")
+from pipeline.calendar import STAGES
 
 
 def data_source_label(sources: dict[str, int]) -> str:

@@ -78,16 +78,18 @@ def apply_order_state(db: DB, st: OrderState) -> None:
 
 def after_collect(db: DB, settings, asof: str | None = None) -> dict:
     """In paper mode the new bars move the simulated market: pending orders fill at their
-    opens now (fill alerts queued), not only when the next stage happens to sync."""
+    opens now (fill alerts queued), not only when the next stage happens to sync.
+
+    The market has reached the date the collect acted as of (``asof``, else today's market
+    date by the clock), not the newest date some file happens to have."""
     if settings.mode != "paper":
         return {}
-    from db import market as market_db
     from pipeline.brokers_factory import make_broker
+    from pipeline.calendar import market_date
+    from pipeline.windows_gate import now
 
-    dates = market_db.market_dates(db, end=asof)
-    if not dates:
-        return {}
-    return sync(db, make_broker(settings, db), upto=dates[-1])
+    upto = asof or market_date(settings.market, now()).isoformat()
+    return sync(db, make_broker(settings, db), upto=upto)
 
 
 def unrecorded(fills: list[Fill], known: set[str], totals: dict[str, tuple[float, float, float]]) -> list[Fill]:
@@ -129,3 +131,14 @@ def sync(db: DB, broker, upto: str | None = None, lots: dict[str, float] | None 
                 apply_order_state(db, st)
             changed += 1
     return {"new_fills": len(new), "orders_updated": changed}
+
+
+def run_fill_sync(db: DB, settings, asof: str | None = None, broker=None) -> dict:
+    """``qtx sync``: record the venue's new fills (each queues its fill alert) and the states of
+    our open orders, without moving a simulated market.  Scheduled after the open and during
+    the session, so the operator hears of a fill within minutes."""
+    from pipeline.brokers_factory import make_broker
+
+    broker = broker or make_broker(settings, db)
+    out = sync(db, broker)
+    return {"status": "ok", "date": asof, **out}

@@ -215,12 +215,12 @@ def test_catchup_after_a_power_cut_runs_what_is_still_useful_in_order():
 
 def test_bybit_catchup_order_and_stale_execute():
     day = date(2026, 11, 22)
-    last = {s: catchup.slot_on("bybit", s, day) for s in ("collect", "signal", "reconcile", "execute", "report")}
-    assert catchup.needs_catchup(last, utc(2026, 11, 23, 0, 30), "bybit") == [
-        "collect", "signal", "reconcile", "execute", "report"]
-    # At 17:00 the execute window is long closed.
+    stages = ("collect", "signal", "reconcile", "execute", "sync", "report")
+    last = {s: catchup.slot_on("bybit", s, day) for s in stages}
+    assert catchup.needs_catchup(last, utc(2026, 11, 23, 0, 30), "bybit") == list(stages)
+    # At 17:00 the execute window is long closed; a fill sync is useful at any hour.
     assert catchup.needs_catchup(last, utc(2026, 11, 23, 17, 0), "bybit") == [
-        "collect", "signal", "reconcile", "report"]
+        "collect", "signal", "reconcile", "sync", "report"]
 
 
 def test_downtime_gap():

@@ -22,7 +22,7 @@ from pipeline.envfile import load_env_file, load_from_environment
 KST = ZoneInfo("Asia/Seoul")
 WINTER = date(2026, 11, 23)  # a Monday; New York on EST, London on GMT
 SUMMER = date(2027, 7, 5)  # a Monday; EDT / BST
-STAGES = ("collect", "signal", "execute", "report", "reconcile")
+STAGES = ("collect", "signal", "execute", "sync", "report", "reconcile")
 
 
 def target(tmp_path, market="krx", daemon=True, zone="Asia/Seoul", on=WINTER, late_open=None):
@@ -213,7 +213,7 @@ def test_install_print_and_uninstall_agents(run_cli, cfg, tmp_path):
                              "--tz", "Asia/Seoul", "--qtx", "/opt/qtx/bin/qtx", "--json"])
     assert code == 0, outp
     res = json.loads(outp)
-    assert len(res["written"]) == 7
+    assert len(res["written"]) == len(STAGES) + 2  # the stages, the listener, the catch-up job
     for f in res["written"]:
         p = plistlib.loads(Path(f).read_bytes())
         assert p["ProgramArguments"][0] == "/opt/qtx/bin/qtx"
@@ -232,7 +232,7 @@ def test_install_print_and_uninstall_agents(run_cli, cfg, tmp_path):
 
     code, outp, _ = run_cli(["--config", cfg, "launchd", "uninstall", "--agent", "--dir", d, "--json"])
     res = json.loads(outp)
-    assert code == 0 and len(res["removed"]) == 7
+    assert code == 0 and len(res["removed"]) == len(STAGES) + 2
     assert f"launchctl bootout gui/{uid}/com.qtx.krx.paper.execute" in res["unload_commands"]
     assert sorted(p.name for p in d.iterdir()) == ["com.qtx.bybit.paper.collect.plist"]
 
