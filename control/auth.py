@@ -2,7 +2,10 @@
 
 Every update, callback queries included, passes through ``decide`` before any handler runs.
 A chat must be in ``telegram.allowed_chat_ids``; when ``allowed_user_ids`` is set, the sender
-must be in it too. Anything else (channel posts, updates without a chat) is refused.
+must be in it too. Anything else (channel posts, updates without a chat) is refused. From an
+allowed chat only a new message typed there or a button press is acted on: an edited message
+(fixing ``/stpo`` must not silently stop trading, nor an old message re-edited act again) and
+a forwarded one (somebody else's words) are not.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ class Who:
     username: str | None = None
     text: str | None = None  # the command or callback data, for the events log
     sent_at: datetime | None = None  # when the user sent it (messages only)
+    kind: str = "message"  # message | callback | edited | forwarded | other
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,9 @@ class Verdict:
     allowed: bool
     stale: bool = False
     reason: str = ""
+    ignored: bool = False  # allowed sender, but not a command (edited, forwarded, ...)
+
+ACTIONABLE = ("message", "callback")
 
 
 def identify(update: Any) -> Who:
@@ -41,8 +48,17 @@ def identify(update: Any) -> Who:
     elif msg is not None:
         text = getattr(msg, "text", None) or getattr(msg, "caption", None)
         sent_at = getattr(msg, "date", None)
+    new = getattr(update, "message", None)
+    if cq is not None:
+        kind = "callback"
+    elif new is not None:
+        kind = "forwarded" if getattr(new, "forward_origin", None) is not None else "message"
+    elif getattr(update, "edited_message", None) is not None:
+        kind = "edited"
+    else:
+        kind = "other"  # channel posts, business messages, ...
     return Who(chat_id=getattr(chat, "id", None), user_id=getattr(user, "id", None),
-               username=getattr(user, "username", None), text=text, sent_at=sent_at)
+               username=getattr(user, "username", None), text=text, sent_at=sent_at, kind=kind)
 
 
 def is_allowed(who: Who, allowed_chat_ids: list[int] | tuple[int, ...],
@@ -65,6 +81,8 @@ def decide(who: Who, now: datetime, allowed_chat_ids, allowed_user_ids=(),
            stale_seconds: float = 300) -> Verdict:
     if not is_allowed(who, allowed_chat_ids, allowed_user_ids):
         return Verdict(False, reason="not an allowed chat/user")
+    if who.kind not in ACTIONABLE:
+        return Verdict(True, ignored=True, reason=f"{who.kind} message, not a command")
     if is_stale(who.sent_at, now, stale_seconds):
         return Verdict(True, stale=True, reason=f"older than {stale_seconds:g} s")
     return Verdict(True)

@@ -188,6 +188,12 @@ def stale_notice(who, seconds: int) -> str:
             f"older than {seconds} s when the listener saw it. Send it again if you still mean it.")
 
 
+def ignored_notice(who) -> str:
+    what = {"edited": "an edited", "forwarded": "a forwarded"}.get(who.kind, "this kind of")
+    return (f"✋ Ignored <code>{e((who.text or '')[:50])}</code>: only a new message typed here is a "
+            f"command, not {what} message. Send it again if you mean it.")
+
+
 # -- the outbox's typed messages (pipeline.alerts) -----------------------------------------------
 def render(payload: dict) -> str:
     """A typed message as Telegram HTML."""

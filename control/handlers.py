@@ -25,6 +25,7 @@ from telegram.ext import (
     CommandHandler,
     ContextTypes,
     TypeHandler,
+    filters,
 )
 
 from control import auth
@@ -120,6 +121,13 @@ async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                       stranger_message(who), dedup_key=key)
         log.warning("refused an update from chat %s user %s", who.chat_id, who.user_id)
         raise ApplicationHandlerStop  # the stranger gets nothing, not even a callback answer
+    if verdict.ignored:
+        events_db.record(st.db, "info", "ignored_update",
+                         f"ignored {who.text!r} from chat {who.chat_id}: {verdict.reason}",
+                         {"chat_id": who.chat_id, "kind": who.kind, "text": (who.text or "")[:100]})
+        if who.chat_id is not None and (who.text or "").startswith("/"):
+            await _send(context.bot, who.chat_id, fmt.ignored_notice(who))
+        raise ApplicationHandlerStop
     if verdict.stale:
         events_db.record(st.db, "info", "stale_command",
                          f"ignored {who.text!r} from chat {who.chat_id}: {verdict.reason}",
@@ -247,6 +255,7 @@ HANDLERS = {"start": cmd_start, "stop": cmd_stop, "status": cmd_status,
 def install(app) -> None:
     app.add_handler(TypeHandler(Update, gate), group=-1)
     for name, fn in HANDLERS.items():
-        app.add_handler(CommandHandler(name, fn))
+        # New messages only (the gate says why to the operator; this is the second lock).
+        app.add_handler(CommandHandler(name, fn, filters=filters.UpdateType.MESSAGE & ~filters.FORWARDED))
     app.add_handler(CallbackQueryHandler(on_callback))
     app.add_error_handler(on_error)

@@ -87,3 +87,40 @@ def test_screen_update_keeps_good_updates_and_marks_bad_ones_by_id():
     bad = screen_update({"update_id": 8, **MALFORMED})
     assert bad["update_id"] == 8 and set(bad) == {"update_id", BAD_UPDATE}
     assert screen_update({"message": "no id"}) is None and screen_update("junk") is None
+
+
+def test_edited_and_forwarded_messages_are_not_commands(fake, settings):
+    from db import control as control_db
+
+    db = db_for(settings)
+    control_db.set_flag(db, "trading_enabled", True, reason="test")
+    with running_listener(settings):
+        fake.push_command(CHAT, "/stop", edited=True)  # an edit of an earlier message
+        fake.push_command(CHAT, "/stop", forwarded=True)  # somebody else's words
+        fake.push_command(CHAT, "/help")
+        assert fake.wait_for(lambda f: _helps(f) == 1)
+        assert fake.wait_for(lambda f: sum("Ignored" in t for t in f.texts(CHAT)) == 2)
+        time.sleep(0.5)
+        assert control_db.flags(db)["trading_enabled"]["value"] is True
+        assert not any("New buys blocked" in t for t in fake.texts(CHAT))
+        fake.push_command(CHAT, "/stop")  # typed anew: acted on
+        assert fake.wait_for(lambda f: any("New buys blocked" in t for t in f.texts(CHAT)))
+    assert control_db.flags(db)["trading_enabled"]["value"] is False
+    ignored = events_db.recent(db, kind="ignored_update")
+    assert sorted(e["data"]["kind"] for e in ignored) == ["edited", "forwarded"]
+
+
+def test_only_new_messages_and_button_presses_are_acted_on():
+    from datetime import UTC, datetime
+
+    from control import auth
+
+    now = datetime(2026, 11, 23, tzinfo=UTC)
+    for kind in ("message", "callback"):
+        v = auth.decide(auth.Who(CHAT, CHAT, kind=kind), now, [CHAT])
+        assert v.allowed and not v.ignored
+    for kind in ("edited", "forwarded", "other"):
+        v = auth.decide(auth.Who(CHAT, CHAT, kind=kind), now, [CHAT])
+        assert v.allowed and v.ignored and kind in v.reason
+    # A stranger stays a stranger, whatever the kind of update.
+    assert not auth.decide(auth.Who(1, 1, kind="edited"), now, [CHAT]).allowed
