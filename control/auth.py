@@ -88,7 +88,15 @@ def decide(who: Who, now: datetime, allowed_chat_ids, allowed_user_ids=(),
     return Verdict(True)
 
 
+STRANGER_PREFIX = "stranger:"
+
+
 def stranger_key(who: Who, day: str) -> str:
     """Outbox dedup key: the operator hears about each stranger once per day."""
     ident = who.user_id if who.user_id is not None else f"chat{who.chat_id}"
-    return f"stranger:{ident}:{day}"
+    return f"{STRANGER_PREFIX}{ident}:{day}"
+
+
+def strangers_summary_key(day: str) -> str:
+    """Outbox dedup key of the one "more strangers" alert a day, once the cap is reached."""
+    return f"strangers-more:{day}"

@@ -1,8 +1,9 @@
 """Command handlers and the gate every update passes first.
 
 The gate (group -1) refuses strangers silently (an ``events`` row, and one operator alert per
-stranger per day through the outbox) and drops commands that waited too long, e.g. a ``/start``
-queued on Telegram's side while the listener was down. Handlers answer from ``pipeline.service``,
+stranger per day through the outbox, at most ``STRANGER_ALERTS_PER_DAY`` a day), skips updates
+that cannot be read or are not commands (edited, forwarded), and drops commands that waited
+too long, e.g. a ``/start`` queued on Telegram's side while the listener was down. Handlers answer from ``pipeline.service``,
 the same layer as ``qtx status`` and ``qtx positions``.
 """
 
@@ -40,6 +41,9 @@ from pipeline.config import Settings
 log = logging.getLogger("qtx.telegram")
 
 STRANGER_EVENTS_PER_DAY = 100
+# Operator alerts about strangers a day (each stranger once); then one "more strangers" alert.
+# Many distinct senders must not flood the operator; every attempt is still an event.
+STRANGER_ALERTS_PER_DAY = 5
 # An update python-telegram-bot cannot parse arrives as an empty one carrying the error under
 # this key (``screen_update``); the gate records it and drops it.
 BAD_UPDATE = "qtx_unparseable"
@@ -117,8 +121,7 @@ async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                              f"refused update from chat {who.chat_id} user {who.user_id}",
                              {"key": key, "chat_id": who.chat_id, "user_id": who.user_id,
                               "username": who.username, "text": (who.text or "")[:100]})
-        alerts.notify(st.db, "security", "security", "Unauthorized access attempt",
-                      stranger_message(who), dedup_key=key)
+        _alert_stranger(st.db, who, key, day)
         log.warning("refused an update from chat %s user %s", who.chat_id, who.user_id)
         raise ApplicationHandlerStop  # the stranger gets nothing, not even a callback answer
     if verdict.ignored:
@@ -137,6 +140,20 @@ async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             await _send(context.bot, who.chat_id,
                         fmt.stale_notice(who, tg.stale_command_seconds))
         raise ApplicationHandlerStop
+
+
+def _alert_stranger(db: DB, who: auth.Who, key: str, day: str) -> None:
+    if outbox_db.has_key(db, key):
+        return  # this stranger was reported today
+    alerted = outbox_db.count_keys(db, auth.STRANGER_PREFIX, f":{day}")
+    if alerted < STRANGER_ALERTS_PER_DAY:
+        alerts.notify(db, "security", "security", "Unauthorized access attempt",
+                      stranger_message(who), dedup_key=key)
+    else:
+        alerts.notify(db, "security", "security", "More strangers tried today",
+                      f"{alerted} were reported today and more strangers are trying; further ones "
+                      "today are recorded in events (kind unauthorized), not alerted.",
+                      dedup_key=auth.strangers_summary_key(day))
 
 
 def stranger_message(who: auth.Who) -> str:

@@ -38,3 +38,19 @@ def latest(db: DB, kind: str) -> dict | None:
     """The newest queued message of ``kind`` (sent or not), e.g. the last daily report."""
     return db.one("SELECT id, created_at, kind, text, payload, photo, status FROM outbox "
                   "WHERE kind = ? ORDER BY id DESC LIMIT 1", (kind,))
+
+
+def has_key(db: DB, dedup_key: str) -> bool:
+    return db.scalar("SELECT 1 FROM outbox WHERE dedup_key = ?", (dedup_key,)) is not None
+
+
+def count_keys(db: DB, prefix: str, suffix: str) -> int:
+    """Messages whose dedup key starts with ``prefix`` and ends with ``suffix`` (the range
+    uses the key's unique index)."""
+    return db.scalar("SELECT COUNT(*) FROM outbox WHERE dedup_key >= ? AND dedup_key < ? "
+                     "AND dedup_key LIKE ? ESCAPE '\\'",
+                     (prefix, prefix + "\U0010ffff", "%" + _like_escape(suffix)))
+
+
+def _like_escape(s: str) -> str:
+    return s.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

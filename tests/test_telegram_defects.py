@@ -124,3 +124,22 @@ def test_only_new_messages_and_button_presses_are_acted_on():
         assert v.allowed and v.ignored and kind in v.reason
     # A stranger stays a stranger, whatever the kind of update.
     assert not auth.decide(auth.Who(1, 1, kind="edited"), now, [CHAT]).allowed
+
+
+def test_alerts_about_strangers_are_capped_per_day_and_every_attempt_recorded(fake, settings):
+    from control.handlers import STRANGER_ALERTS_PER_DAY as CAP
+
+    db = db_for(settings)
+    strangers = [7000 + i for i in range(CAP + 4)]
+    with running_listener(settings):
+        for s in strangers:
+            fake.push_command(s, "/start")
+        fake.push_command(strangers[0], "/status")  # a known stranger again: no new alert
+        assert fake.wait_for(lambda f: any("more strangers" in t for t in f.texts(CHAT)))
+        time.sleep(1.0)  # let any wrong extra alert arrive
+    texts = fake.texts(CHAT)
+    assert sum("Unauthorized access attempt" in t for t in texts) == CAP
+    assert sum("more strangers" in t for t in texts) == 1
+    assert all(fake.texts(s) == [] for s in strangers)
+    refused = events_db.recent(db, kind="unauthorized", limit=100)
+    assert len(refused) == len(strangers) + 1
