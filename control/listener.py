@@ -226,6 +226,9 @@ async def run(settings: Settings, stop: threading.Event | None = None, *,
             while not stop.is_set():
                 await asyncio.sleep(0.2)
             log.info("stopping")
+            # Finish the send in flight, record it, and send nothing more: launchd kills a
+            # job that takes long to stop, and a kill during a send can duplicate it.
+            st.sender.request_stop()
             await app.updater.stop()
             await app.stop()
     finally:

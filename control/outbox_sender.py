@@ -1,14 +1,17 @@
 """Deliver the outbox to Telegram: in id order, each message once, nothing lost while down.
 
 A message becomes "units" (one per allowed chat and part: a photo, then its text split at
-4096 characters).  After each unit Telegram acknowledges, the cursor in ``meta`` moves on, and
-after the last one the row is marked sent in the same transaction that resets the cursor; a
-restart resumes at the first unacknowledged unit.  A 429 stops delivery until its retry_after
-has passed; network errors back off and retry; a message Telegram keeps refusing is marked
-failed after ``max_send_attempts`` so it cannot block the queue forever.
+4096 characters).  As soon as Telegram acknowledges a unit, before anything else, the cursor in
+``meta`` moves on (a write of its own, committed at once), and after the last unit the row is
+marked sent in the same transaction that resets the cursor; a restart resumes at the first
+unacknowledged unit.  A 429 stops delivery until its retry_after has passed; network errors
+back off and retry; a message Telegram keeps refusing is marked failed after
+``max_send_attempts`` so it cannot block the queue forever.
 
-(A timeout while sending is ambiguous, Telegram may have delivered it; the unit is resent,
-so a duplicate is possible there and only there.)
+Delivery is at least once: a unit whose send was in flight when the outcome was lost (a
+timeout, or the process killed before Telegram's answer was recorded) is sent again, and
+Telegram may have delivered it already.  That window is one send: ``request_stop`` lets the
+send in flight finish and be recorded, and sends nothing more.
 """
 
 from __future__ import annotations
@@ -207,6 +210,11 @@ class OutboxSender:
         self.redact = redact
         self.max_wait = max_wait
         self.not_before = 0.0  # monotonic time before which Telegram asked us not to send
+        self.stopping = False
+
+    def request_stop(self) -> None:
+        """Send nothing more after the unit in flight (the listener is stopping)."""
+        self.stopping = True
 
     async def _send(self, unit: Unit, plain: bool = False) -> None:
         mode = None if plain else ParseMode.HTML
@@ -233,6 +241,9 @@ class OutboxSender:
             if not rows:
                 return result
             for msg in rows:
+                if self.stopping:
+                    result["pending"] = True
+                    return result
                 outcome = await self._deliver(msg, wait)
                 if outcome == "sent":
                     result["sent"] += 1
@@ -254,6 +265,8 @@ class OutboxSender:
         done = cur["done"] if cur.get("id") == msg["id"] else 0
         i = done
         while i < len(units):
+            if self.stopping:
+                return "blocked"  # resumes at unit i next time
             try:
                 try:
                     await self._send(units[i])

@@ -143,3 +143,50 @@ def test_alerts_about_strangers_are_capped_per_day_and_every_attempt_recorded(fa
     assert all(fake.texts(s) == [] for s in strangers)
     refused = events_db.recent(db, kind="unauthorized", limit=100)
     assert len(refused) == len(strangers) + 1
+
+
+def test_a_stop_waits_for_the_send_in_flight_only_and_the_rest_resumes_once(fake, settings):
+    """launchd follows SIGTERM with SIGKILL after 20 s: a stop that first drained the whole
+    backlog through a slow Telegram would be killed in the middle of a send (a duplicate)."""
+    from db import outbox as outbox_db
+
+    db = db_for(settings)
+    fake.send_delay = 0.4
+    for i in range(12):
+        outbox_db.enqueue(db, "info", f"m{i}")
+    with running_listener(settings):
+        assert fake.wait_for(lambda f: len(f.sent) >= 2)
+        t0 = time.monotonic()
+    stop_took = time.monotonic() - t0
+    delivered = len(fake.sent)
+    assert delivered < 12 and stop_took < 5, (delivered, stop_took)  # not the whole backlog
+    assert db.scalar("SELECT COUNT(*) FROM outbox WHERE status = 'sent'") == delivered
+    fake.send_delay = 0
+    with running_listener(settings):
+        assert fake.wait_for(lambda f: len(f.sent) >= 12)
+        time.sleep(0.5)
+    assert fake.texts(CHAT) == [f"m{i}" for i in range(12)]  # each once, in order
+
+
+def test_a_kill_duplicates_at_most_the_one_part_in_flight(fake, tmp_path):
+    from db import outbox as outbox_db
+
+    path, raw = make_config(tmp_path, fake.url)
+    db = db_for(settings_for(path, raw))
+    fake.send_delay = 1.0
+    for i in range(4):
+        outbox_db.enqueue(db, "info", f"m{i}")
+    env = {**os.environ, TOKEN_ENV: TOKEN, "QTX_CONFIG": str(path)}
+    p = subprocess.Popen([QTX, "telegram"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        # The second send has reached Telegram, which delivers it after the listener is gone.
+        assert fake.wait_for(lambda f: f.method_count("sendMessage") == 2, timeout=40)
+    finally:
+        p.kill()
+        p.wait(timeout=30)
+    assert fake.wait_for(lambda f: len(f.sent) == 2)
+    fake.send_delay = 0
+    p = subprocess.Popen([QTX, "telegram", "--drain"], env=env, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    assert p.wait(timeout=60) == 0
+    assert fake.texts(CHAT) == ["m0", "m1", "m1", "m2", "m3"]
