@@ -189,7 +189,8 @@ class KiwoomBroker:
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self._clock(), tz=UTC)
 
-    def _today(self) -> str:
+    def market_today(self) -> str:
+        """The KRX date by the adapter's clock (KST)."""
         return self._now().astimezone(KST).date().isoformat()
 
     def _kst_ts(self, day: str, hhmmss: str) -> str:
@@ -391,7 +392,7 @@ class KiwoomBroker:
             if r.get("ord_no") == vid:
                 return self._state(r, client_order_id)
         sent_day = str(sent.get("sent_at") or "")[:19]
-        if sent_day and _kst_day(sent_day) < self._today():
+        if sent_day and _kst_day(sent_day) < self.market_today():
             return OrderState(client_order_id, sym or "", sent.get("side") or "BUY", float(sent.get("qty") or 0),
                               "cancelled", broker_order_id=vid, reject_reason="day order ended unfilled")
         return None
@@ -409,7 +410,7 @@ class KiwoomBroker:
         return OrderState(client_order_id or self.store.client_id(vid) or f"kiwoom-{vid}", str(r.get("stk_cd")),
                           _side(r), qty, status, filled, number(r.get("cntr_pric")) or None, vid,
                           "limit" if price else "market", price or None,
-                          ts=self._kst_ts(self._today(), str(r.get("tm") or r.get("ord_tm") or "")))
+                          ts=self._kst_ts(self.market_today(), str(r.get("tm") or r.get("ord_tm") or "")))
 
     def _open_rows(self, symbol: str | None = None) -> list[dict]:
         body = {"all_stk_tp": "1" if symbol else "0", "trde_tp": "0", "stex_tp": "0", "stk_cd": symbol or ""}
@@ -463,7 +464,7 @@ class KiwoomBroker:
     def fills(self, since: str | None = None) -> list[Fill]:
         """Today's executions (ka10076 answers for the current day), one cumulative row per
         order: quantity, average price and the commission and tax Kiwoom charged."""
-        today = self._today()
+        today = self.market_today()
         if since and since[:10] > today:
             return []
         out = []

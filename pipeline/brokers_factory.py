@@ -19,6 +19,14 @@ def _secret(name: str) -> str | None:
     return read_secret(name, what=name)
 
 
+def _clock() -> float:
+    """The adapters' clock: the wall clock, or ``$QTX_NOW`` (the same injected clock the stage
+    windows are judged by), so a simulated day is one day for the venue too."""
+    from pipeline.windows_gate import now
+
+    return now().timestamp()
+
+
 def make_broker(settings: Settings, db: DB) -> Execution:
     """Paper mode trades on a simulated account in the database, on the market's own data;
     live mode trades through the market's real broker (Bybit, or Kiwoom for KRX)."""
@@ -37,7 +45,7 @@ def live_broker(settings: Settings, db: DB) -> Broker:
         return BybitBroker.from_settings(settings.bybit, settings.mode, secret=_secret)
     from brokers.kiwoom import KiwoomBroker
 
-    return KiwoomBroker.from_settings(settings.kiwoom, BrokerStore(db, "kiwoom"), secret=_secret)
+    return KiwoomBroker.from_settings(settings.kiwoom, BrokerStore(db, "kiwoom"), secret=_secret, clock=_clock)
 
 
 def data_feed(settings: Settings, db: DB) -> MarketData:
@@ -49,4 +57,4 @@ def data_feed(settings: Settings, db: DB) -> MarketData:
         return BybitBroker.from_settings(settings.bybit, "paper", secret=_secret)
     from brokers.kiwoom import KiwoomBroker
 
-    return KiwoomBroker.from_settings(settings.kiwoom, BrokerStore(db, "kiwoom"), secret=_secret)
+    return KiwoomBroker.from_settings(settings.kiwoom, BrokerStore(db, "kiwoom"), secret=_secret, clock=_clock)

@@ -6,9 +6,10 @@ close (the adapter keeps it out), and nothing after ``--asof``.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta, timezone
 from typing import Any
 
+from brokers.base import MissingKeys
 from brokers.kiwoom import KiwoomBroker
 from db import bars as bars_db
 from db.core import DB
@@ -35,8 +36,12 @@ def collect_kiwoom(db: DB, settings: Any, broker: KiwoomBroker | None = None, as
     if broker is None:
         from pipeline.brokers_factory import data_feed
 
-        broker = data_feed(settings, db)
-    today = datetime.now(KST).date().isoformat()
+        try:
+            broker = data_feed(settings, db)
+        except MissingKeys as e:
+            raise MissingKeys(f"{e}; without keys, import bars with "
+                              "`qtx collect --source csv --path DIR`", code=e.code) from None
+    today = broker.market_today()
     end = min(asof, today) if asof else today
     before = broker.rate_limited
     out = collect_feed(db, broker, universe(db, settings), source="kiwoom", end=end, asof=asof,

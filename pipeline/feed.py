@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
-from brokers.base import Bar, BrokerError, MarketData
+from brokers.base import AuthError, Bar, BrokerError, MarketData
 from db import bars as bars_db
 from db import events
 from db.core import DB
@@ -59,6 +59,8 @@ def collect_feed(db: DB, venue: MarketData, symbols: list[str], *, source: str, 
         unknown = sorted(set(symbols) - {i.symbol for i in insts})
         for s in unknown:
             summary["errors"][s] = f"{source} lists no instrument {s}"
+    except AuthError:
+        raise  # keys refused or this machine not allowed: no symbol can be fetched
     except BrokerError as e:
         summary["errors"]["instruments"] = str(e)
     for n, sym in enumerate(symbols, 1):
@@ -79,6 +81,8 @@ def _one(db: DB, venue: MarketData, sym: str, end: str, history_days: int, sourc
         return
     try:
         got = [b for b in venue.bars(sym, start=start, end=end) if start <= b.date <= end]
+    except AuthError:
+        raise
     except BrokerError as e:
         summary["errors"][sym] = str(e)
         return
