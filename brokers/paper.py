@@ -145,8 +145,13 @@ class PaperBroker:
 
     # ----------------------------------------------------------------- the market moves
     def on_bars(self, upto: str) -> list[Fill]:
-        """Fill open orders at the open of every stored bar date after the last one seen, up to
-        ``upto``, one date at a time, by the fill model.  Returns the fills made."""
+        """The market has reached ``upto``: fill the open orders at the open of each bar date
+        after their decision date, up to ``upto``, one date at a time, by the fill model.
+        Returns the fills made.
+
+        The venue's clock (``last_bar_date``, the last date it acted on) moves only when there
+        are orders to act on: bars stored ahead of any order (a collect of years of history) do
+        not move it, so orders decided on those days later still fill at their next open."""
         made: list[Fill] = []
         while True:
             # Read the account, decide and write in one BEGIN IMMEDIATE transaction: another
@@ -154,12 +159,14 @@ class PaperBroker:
             with self.store.transaction():
                 acct = self.store.account(self.capital)
                 last = acct["last_bar_date"]
-                dates = self.store.dates_after(last, upto)
-                if not dates:
+                orders = [o for o in self.store.open_orders() if o["order_type"] == "market"]
+                if not orders:
                     break
-                if not self.store.open_orders():
-                    # Nothing to fill: just note how far the market has moved.
-                    self.store.set_account(acct["cash"], dates[-1])
+                # The first date any open order may fill: after its decision date and after
+                # the last date the venue acted on (it never acts back in time).
+                start = max(last or "", min(o["placed_date"] or "" for o in orders))
+                dates = self.store.dates_after(start or None, upto)
+                if not dates:
                     break
                 made.extend(self._fill_date(dates[0], last, acct))
         return made

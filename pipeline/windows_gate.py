@@ -30,6 +30,11 @@ def clock() -> datetime | None:
     return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
+def now() -> datetime:
+    """The wall clock, or ``$QTX_NOW`` when set."""
+    return clock() or datetime.now(UTC)
+
+
 def gate(db, settings, stage: str, asof: str | None):
     """The verdict (``ok``, ``reason``, ``asof``) for running ``stage`` now or as of ``asof``."""
     verdict = catchup.stage_gate(db, settings, stage, asof, now=clock())

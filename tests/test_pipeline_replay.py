@@ -99,3 +99,19 @@ def test_replay_equals_backtest_on_real_krx_bars(tmp_path, shared_data):
     assert res.trades
     _assert_same(res, _replay(world, window), window[0])
 
+
+def test_replay_over_bars_collected_beforehand_gives_the_backtest_trades(tmp_path, run_cli):
+    """`qtx collect --source csv` of the whole market first (its paper-mode hook runs), then
+    `qtx replay`: the collect must not have moved the paper market past the replayed days."""
+    world = make_world(tmp_path, n_symbols=12)
+    world.db().close()  # qtx init
+    code, _, err = run_cli(["--config", world.config, "collect", "--source", "csv", "--path", world.csv_dir])
+    assert code == 0, err
+    window = world.dates[-30:]
+    code, _, err = run_cli(["--config", world.config, "replay", "--start", window[0], "--json"])
+    assert code == 0, err
+    res = _backtest(world, window[0])
+    assert len(res.trades) >= 6 and {t.side for t in res.trades} == {"BUY", "SELL"}
+    db = world.db()
+    _assert_same(res, db, window[0])
+    assert len(trading.positions(db)) <= 8
