@@ -12,7 +12,6 @@ from brokers.base import (
     CancelReplace,
     OrderRequest,
     Rejected,
-    UnknownOutcome,
     client_order_id,
 )
 from brokers.kiwoom import KST, IpNotAllowed, KiwoomBroker, MemoryStore, MissingKeys, amount, number
