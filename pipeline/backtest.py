@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
+import errno
+import os
+import stat
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import IO
 
 from db import DB
 from db import market as market_db
@@ -63,8 +69,31 @@ def fmt(x) -> str:
     return str(x)
 
 
+@contextmanager
+def replacing(path: str | Path, mode: str = "w", **open_kw) -> Iterator[IO]:
+    """Write ``path`` through a temporary file in the same folder, renamed over it once
+    complete: a kill or an error mid-write leaves the previous file as it was, never a
+    truncated one (a kill may leave the hidden ``.name.*.tmp`` behind, never a half ``name``)."""
+    path = Path(path)
+    if not path.parent.is_dir():  # name the file asked for, not the temporary one
+        raise FileNotFoundError(errno.ENOENT, "no such folder for", str(path))
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode, **open_kw) as f:
+            # mkstemp makes it 0600; keep the mode of the file it replaces, else the usual 0644.
+            os.fchmod(f.fileno(), stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o644)
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
 def write_trades(res: SimResult, path: str | Path) -> None:
-    with open(path, "w", newline="") as f:
+    with replacing(path, newline="") as f:
         w = csv.writer(f)
         w.writerow(TRADE_COLUMNS)
         for t in res.trades:
@@ -72,7 +101,7 @@ def write_trades(res: SimResult, path: str | Path) -> None:
 
 
 def write_equity(res: SimResult, path: str | Path) -> None:
-    with open(path, "w", newline="") as f:
+    with replacing(path, newline="") as f:
         w = csv.writer(f)
         w.writerow(EQUITY_COLUMNS)
         for e in res.equity:
@@ -104,5 +133,8 @@ def write_chart(dates: list[str], equity: list[float], drawdown: list[float], pa
     ax2.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m"))
     fig.autofmt_xdate()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    try:
+        with replacing(path, "wb") as f:
+            fig.savefig(f, format="png", dpi=110)
+    finally:
+        plt.close(fig)
