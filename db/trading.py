@@ -184,5 +184,6 @@ def fill_count(db: DB) -> int:
     return db.scalar("SELECT COUNT(*) FROM fills")
 
 
-def latest_order_date(db: DB, upto: str) -> str | None:
-    return db.scalar("SELECT MAX(date) FROM orders WHERE date <= ?", (upto,))
+def latest_decision_date(db: DB, upto: str) -> str | None:
+    """The newest date the strategy decided for (``signal`` records every one in daily_metrics)."""
+    return db.scalar("SELECT MAX(date) FROM daily_metrics WHERE date <= ?", (upto,))

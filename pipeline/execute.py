@@ -299,7 +299,7 @@ def run_execute(db: DB, settings: Settings, asof: str | None = None, broker=None
         cash = broker.balance().cash
         summary.update(vet(db, settings, d, cash))
     # Only the current decision's orders may be sent; older ones are only looked up.
-    newest = d or trading.latest_order_date(db, upto)
+    newest = d or trading.latest_decision_date(db, upto)
     results = {}
     for o in trading.orders_to_submit(db):
         current = o["date"] == newest and (not_before is None or o["date"] >= not_before)
