@@ -40,6 +40,7 @@ from pipeline.engine import valuation_close
 from pipeline.faults import checkpoint
 from pipeline.sync import apply_order_state, sync
 from risk import guard
+from risk.limits import final_buy_reason
 from risk.params import from_settings
 from risk.portfolio import RiskState
 
@@ -96,11 +97,7 @@ def vet(db: DB, settings: Settings, d: str, cash: float) -> dict:
         seq = 0
         for v in verdicts:
             sig = by_symbol[v.symbol]
-            reason = v.reason
-            if v.approved and blocks:
-                reason = "buys_blocked: " + "; ".join(blocks)
-            elif v.approved and cap is not None and v.qty * v.close > cap:
-                reason = "notional_cap"
+            reason = final_buy_reason(v.reason, v.qty, v.close, blocks, cap)
             if reason == "approved":
                 seq += 1
                 approved += 1
