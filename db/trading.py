@@ -110,6 +110,13 @@ def insert_fill(db: DB, f: dict, reason: str | None, source: str = "broker") -> 
     return cur.rowcount > 0
 
 
+def fills_by_ids(db: DB, fill_ids: list[str]) -> list[dict]:
+    if not fill_ids:
+        return []
+    marks = ",".join("?" * len(fill_ids))
+    return db.query(f"SELECT * FROM fills WHERE fill_id IN ({marks}) ORDER BY id", tuple(fill_ids))
+
+
 def fill_totals_by_venue_order(db: DB) -> dict[str, tuple[float, float, float]]:
     """Recorded executions per venue order id: (quantity, value, fee)."""
     return {r[0]: (r[1], r[2], r[3]) for r in db.conn.execute(

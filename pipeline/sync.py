@@ -11,15 +11,20 @@ from dataclasses import replace
 
 from brokers.base import Fill, OrderState
 from db import DB, trading
+from db import events as events_db
 from pipeline import alerts
 from pipeline.faults import checkpoint
 from sennot.numeric import on_lot_grid
 
 
-def advance_market(broker, upto: str | None) -> list[Fill]:
-    """Let a simulated venue see the bars up to ``upto`` (the paper broker fills at their opens)."""
+def advance_market(broker, upto: str | None, complete: bool = False) -> list[Fill]:
+    """Let a simulated venue see the bars up to ``upto`` (the paper broker fills at their opens).
+
+    ``complete``: every bar up to ``upto`` is in (the stage deciding as of ``upto`` says so), and
+    a symbol without its bar on a trading day had none.  Otherwise (after a collect, before a
+    session's bars exist) the venue waits for bars that may still come: ``PaperBroker.on_bars``."""
     if upto and hasattr(broker, "on_bars"):
-        return broker.on_bars(upto)
+        return broker.on_bars(upto, complete=complete)
     return []
 
 
@@ -140,5 +145,28 @@ def run_fill_sync(db: DB, settings, asof: str | None = None, broker=None) -> dic
     from pipeline.brokers_factory import make_broker
 
     broker = broker or make_broker(settings, db)
+    before = trading.fill_ids(db)
     out = sync(db, broker)
+    if settings.market == "krx" and settings.mode == "live":
+        out["fee_differences"] = _check_krx_fees(db, settings, trading.fill_ids(db) - before)
     return {"status": "ok", "date": asof, **out}
+
+
+def _check_krx_fees(db: DB, settings, fill_ids: set[str]) -> int:
+    """What Kiwoom charged is what qtx records; a charge that differs from the configured
+    commission and the sell tax of the settlement year by more than rounding is reported once."""
+    from brokers.krx import sell_tax_rate
+
+    c = settings.costs
+    n = 0
+    for f in trading.fills_by_ids(db, sorted(fill_ids)):
+        notional = f["qty"] * f["price"]
+        tax = sell_tax_rate(f["date"], c.sell_tax_by_year, c.sell_tax or 0.0) if f["side"] == "SELL" else 0.0
+        expected = notional * (c.commission + tax)
+        if abs(f["fee"] - expected) > 2 + 0.01 * expected:  # whole-won rounding of each part
+            n += 1
+            events_db.record(db, "warning", "fee_difference",
+                             f"{f['side']} {f['symbol']} {f['qty']:g} @ {f['price']:g}: Kiwoom charged "
+                             f"{f['fee']:,.0f}, the config expects {expected:,.0f} (check costs.commission "
+                             "and costs.sell_tax_by_year)", {"fill_id": f["fill_id"], "expected": expected})
+    return n

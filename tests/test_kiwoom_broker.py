@@ -297,3 +297,22 @@ def test_cumulative_executions_are_recorded_once_as_increments(kw, qtx_db):
     assert sum(r["fee"] for r in rows) == (4 * 82900 + 6 * 83000) * 15 // 100000
     assert trading.position(qtx_db, SYM)["qty"] == 10
     assert trading.order(qtx_db, req.client_order_id)["status"] == "filled"
+
+
+def test_a_charge_that_differs_from_the_config_is_reported_once(qtx_db):
+    from pipeline.sync import run_fill_sync
+
+    live = from_dict({"market": "krx", "mode": "live", "risk": {"max_order_notional": 10_000_000},
+                      "costs": {"commission": 0.00015}})
+    with FakeKiwoomRest(cash=10_000_000, today=TODAY, commission_rate="0.0005") as kw:
+        kw.add_instrument(SYM, "삼성전자")
+        kw.add_bars(SYM, [(d, 70000, 70500, 69500, 70200, 1000) for d in weekdays_before(TODAY, 5)])
+        b = make(kw, BrokerStore(qtx_db, "kiwoom"))
+        req = buy(qty=10)
+        submit(qtx_db, b, _intent(qtx_db, req), sleep=lambda s: None)
+        kw.open_auction(prices={SYM: 70000})
+        assert run_fill_sync(qtx_db, live, broker=b)["fee_differences"] == 1
+        assert run_fill_sync(qtx_db, live, broker=b)["fee_differences"] == 0
+    (f,) = trading.fills_between(qtx_db)
+    assert f["fee"] == 700000 * 5 // 10000  # what Kiwoom charged is what qtx records
+    assert qtx_db.scalar("SELECT COUNT(*) FROM events WHERE kind = 'fee_difference'") == 1

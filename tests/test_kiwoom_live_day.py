@@ -112,7 +112,7 @@ def test_a_live_krx_day_with_kiwoom(day):
     kw.open_auction(prices={"005930": 12_610, "000660": 14_610})
     day.at(NEXT, "09:05")
     syn = day.json("sync")
-    assert syn["new_fills"] == 2
+    assert syn["new_fills"] == 2 and syn["fee_differences"] == 0  # Kiwoom charged what the config says
     assert day.json("sync")["new_fills"] == 0
     assert kw.tokens_issued == 1  # every process so far reused Tuesday's token
     db = day.db()
