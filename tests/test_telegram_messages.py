@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from control import format as fmt
 from control.outbox_sender import OutboxSender
 from db import outbox as outbox_db
 from db.core import now_iso
