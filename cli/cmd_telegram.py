@@ -151,8 +151,9 @@ def analysis_cmd(
         for k, v in a["exposure"]["by_sector"].items():
             t.add_row(k, _n(v["value"]), "–" if v["share"] is None else f"{v['share'] * 100:.1f}%")
         out.print(t)
-        tf = a["trend_filter"]
-        out.print(f"Trend filter on {tf['date']}: {tf['passing']}/{tf['evaluated']} pass"
-                  + (f", {tf['insufficient_history']} lack 240 bars" if tf["insufficient_history"] else ""))
+        for tf in a["filters"]:
+            out.print(f"{tf['name'].capitalize()} filter ({tf['label']}) on {tf['date']}: "
+                      f"{tf['passing']}/{tf['evaluated']} pass"
+                      + (f", {tf['insufficient_history']} lack history" if tf["insufficient_history"] else ""))
 
     guarded(body)

@@ -167,10 +167,10 @@ def analysis(a: dict) -> str:
                  + (f" ({e(_rate(ex['invested_share']))} of equity)" if ex["invested_share"] is not None else ""))
     for sector, v in ex["by_sector"].items():
         lines.append(f"  {e(sector)}: {e(num(v['value']))} ({e(_rate(v['share']))})")
-    t = a["trend_filter"]
-    lines.append(f"Trend filter (close &gt; SMA240): {t['passing']}/{t['evaluated']} pass"
-                 + (f" ({e(_rate(t['share']))})" if t["share"] is not None else "")
-                 + (f", {t['insufficient_history']} lack history" if t["insufficient_history"] else ""))
+    for t in a.get("filters") or []:  # the strategy's own filters, with its parameters
+        lines.append(f"{e(t['name'].capitalize())} filter ({e(t['label'])}): {t['passing']}/{t['evaluated']} pass"
+                     + (f" ({e(_rate(t['share']))})" if t["share"] is not None else "")
+                     + (f", {t['insufficient_history']} lack history" if t["insufficient_history"] else ""))
     return "\n".join(lines)
 
 

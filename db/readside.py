@@ -26,13 +26,6 @@ def bars_after(db: DB, symbol: str, after: str, upto: str | None) -> int:
     return db.scalar("SELECT COUNT(*) FROM bars WHERE symbol = ? AND date > ?", (symbol, after))
 
 
-def max_close_since(db: DB, symbol: str, since: str, upto: str | None) -> float | None:
-    if upto:
-        return db.scalar("SELECT MAX(close) FROM bars WHERE symbol = ? AND date >= ? AND date <= ?",
-                         (symbol, since, upto))
-    return db.scalar("SELECT MAX(close) FROM bars WHERE symbol = ? AND date >= ?", (symbol, since))
-
-
 def latest_bar_date(db: DB) -> str | None:
     return db.scalar("SELECT MAX(date) FROM bars")
 
@@ -50,14 +43,6 @@ def fills_upto(db: DB, upto: str) -> list[dict]:
         "LEFT JOIN orders o ON o.client_order_id = f.client_order_id "
         "LEFT JOIN signals s ON s.id = o.signal_id "
         "WHERE f.date <= ? ORDER BY f.date, f.ts, f.id", (upto,))
-
-
-def recent_closes(db: DB, asof: str, n: int) -> list[dict]:
-    """Each symbol's last ``n`` closes on or before ``asof`` (newest first per symbol)."""
-    return db.query(
-        "SELECT symbol, date, close FROM ("
-        " SELECT symbol, date, close, ROW_NUMBER() OVER (PARTITION BY symbol ORDER BY date DESC) AS rn"
-        " FROM bars WHERE date <= ?) WHERE rn <= ? ORDER BY symbol, date DESC", (asof, n))
 
 
 def runs_summary(db: DB) -> list[dict]:

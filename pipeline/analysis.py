@@ -1,8 +1,9 @@
-"""The Sennot summary behind ``/analysis`` and ``qtx analysis``.
+"""The strategy summary behind ``/analysis`` and ``qtx analysis``.
 
 Signals by rule over recent days, the risk layer's approval rate and rejections by reason,
 closed trades' win rate and average return by entry rule, exposure by sector, and how much of
-the universe passes the trend filter (close > SMA(240)) on the latest date.
+the universe passes each of the strategy's filters (Sennot: close > SMA(trend_sma)) on the
+latest date.  The strategy describes its own filters and rules; nothing here knows Sennot.
 """
 
 from __future__ import annotations
@@ -12,16 +13,11 @@ from datetime import date, timedelta
 
 from db import DB, readside
 from db import bars as bars_db
+from pipeline.backtest import load_recent_market, strategy_of
 from pipeline.config import Settings
+from pipeline.engine import UniverseFilter
 from pipeline.positions_view import positions as positions_view
-
-TREND_WINDOW = 240
-ENTRY_RULES = ("breakout", "golden_cross", "pullback")
-
-
-def _gt(a: float, b: float) -> bool:
-    """``a > b`` under the rules' tolerance (an exact tie is not greater)."""
-    return a > b and abs(a - b) > 1e-9 * max(abs(a), abs(b))
+from sennot.strategy import Strategy
 
 
 def _closed_trades(fills: list[dict]) -> list[dict]:
@@ -49,38 +45,40 @@ def _closed_trades(fills: list[dict]) -> list[dict]:
     return trades
 
 
-def _trend(db: DB, settings: Settings, asof: str) -> dict:
-    rows = readside.recent_closes(db, asof, TREND_WINDOW)
-    by_sym: dict[str, list] = defaultdict(list)
-    for r in rows:
-        by_sym[r["symbol"]].append(r)
-    wanted = set(settings.universe.symbols)
-    excluded = set(settings.universe.exclude)
-    evaluated = passing = 0
-    insufficient = 0
-    for sym, rs in by_sym.items():
-        if (wanted and sym not in wanted) or sym in excluded:
+def _filters(db: DB, settings: Settings, strategy: Strategy, filters: list[dict], asof: str) -> list[dict]:
+    """Each filter with how many listed symbols it was evaluated on at ``asof`` (a symbol is
+    evaluated only on a date it has a bar), how many pass, and how many lack the history."""
+    if not filters:
+        return []
+    need = max([strategy.warmup] + [int(f.get("bars") or 0) for f in filters])
+    market = load_recent_market(db, asof, need)
+    universe = UniverseFilter.from_settings(settings.universe)
+    counts = {f["name"]: {"evaluated": 0, "passing": 0, "insufficient_history": 0} for f in filters}
+    for sym, bars in market.bars.items():
+        if not universe.listed(sym) or bars.dates[-1] != asof:
             continue
-        if rs[0]["date"] != asof:
-            continue  # a symbol is evaluated only on a date it has a bar
-        if len(rs) < TREND_WINDOW:
-            insufficient += 1
-            continue
-        evaluated += 1
-        sma = sum(r["close"] for r in rs) / TREND_WINDOW
-        if _gt(rs[0]["close"], sma):
-            passing += 1
-    return {"date": asof, "evaluated": evaluated, "passing": passing,
-            "share": passing / evaluated if evaluated else None,
-            "insufficient_history": insufficient}
+        for name, holds in strategy.filters_at(bars).items():
+            c = counts.get(name)
+            if c is None:
+                continue
+            if holds is None:
+                c["insufficient_history"] += 1
+            else:
+                c["evaluated"] += 1
+                c["passing"] += bool(holds)
+    return [{**f, "date": asof, **counts[f["name"]],
+             "share": counts[f["name"]]["passing"] / counts[f["name"]]["evaluated"]
+             if counts[f["name"]]["evaluated"] else None} for f in filters]
 
 
 def analysis(db: DB, settings: Settings, days: int = 30, asof: str | None = None) -> dict:
     asof = asof or readside.latest_bar_date(db)
     if asof is None:
-        return {"asof": None, "days": days, "since": None, "signals": {}, "approval": {},
-                "trades": {}, "exposure": {}, "trend_filter": {}}
+        return {"asof": None, "days": days, "since": None, "strategy": {}, "signals": {}, "approval": {},
+                "trades": {}, "exposure": {}, "filters": []}
     since = (date.fromisoformat(asof) - timedelta(days=days)).isoformat()
+    strategy = strategy_of(settings)
+    described = strategy.describe()
 
     sigs = readside.signals_since(db, since, asof)
     buy_rules: Counter = Counter()
@@ -121,6 +119,7 @@ def analysis(db: DB, settings: Settings, days: int = 30, asof: str | None = None
     for p in pos:
         # A symbol without a sector is a sector of its own (trading-rules.md).
         exposure[sector_of.get(p["symbol"]) or p["symbol"]] += p["value"] or 0
+    filters = _filters(db, settings, strategy, described.get("filters") or [], asof)
     return {
         "asof": asof,
         "days": days,
@@ -139,5 +138,6 @@ def analysis(db: DB, settings: Settings, days: int = 30, asof: str | None = None
                      "invested_share": held_value / base if base else None,
                      "by_sector": {k: {"value": v, "share": v / base if base else None}
                                    for k, v in sorted(exposure.items(), key=lambda kv: -kv[1])}},
-        "trend_filter": _trend(db, settings, asof),
+        "strategy": described,
+        "filters": filters,
     }

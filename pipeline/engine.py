@@ -24,7 +24,7 @@ from risk.portfolio import equity as portfolio_equity
 from sennot.costs import Costs
 from sennot.numeric import on_lot_grid, v_ge
 from sennot.strategy import Strategy
-from sennot.types import EntryTable, PositionView
+from sennot.types import EntryTable, PositionView, SymbolBars
 
 
 @dataclass(frozen=True)
@@ -66,11 +66,22 @@ class Held:
     entry_date: str
     entry_index: int          # the symbol's bar number at the entry fill
     armed_index: int | None = None
-    peak: float | None = None  # running max close since arming (None: compute from bars)
+    memo: dict = field(default_factory=dict)  # the strategy's own, kept between bars
 
     def view(self) -> PositionView:
         return PositionView(self.symbol, self.qty, self.entry_price, self.entry_index,
-                            self.armed_index, self.peak)
+                            self.armed_index, self.memo)
+
+
+def held_on(symbol: str, qty: float, entry_price: float, entry_date: str, armed_date: str | None,
+            bars: SymbolBars) -> Held:
+    """A stored position on the symbol's own ``bars``: bar numbers for its entry (a fill on a
+    day without a bar counts from the next bar) and for its arming (None: not armed)."""
+    entry_i = bars.index_of(entry_date)
+    if entry_i < 0:
+        entry_i = int(bars.dates.searchsorted(entry_date))
+    armed_i = bars.index_of(armed_date) if armed_date else -1
+    return Held(symbol, qty, entry_price, entry_date, entry_i, armed_i if armed_i >= 0 else None)
 
 
 @dataclass(slots=True)
@@ -144,8 +155,6 @@ def exit_signals(strategy: Strategy, market: Market, held: Iterable[Held], k: in
             continue
         bars = market.bars[h.symbol]
         dec = strategy.exit(h.view(), bars.close, i, market.rule(h.symbol).lot)
-        if h.armed_index is not None and h.peak is not None:
-            h.peak = max(h.peak, bars.close.item(i))
         if dec is None:
             continue
         if dec.arm:
@@ -260,7 +269,6 @@ def _simulate(market: Market, strategy: Strategy, rp: RiskParams, costs: Costs, 
         sells, arms = exit_signals(strategy, market, held.values(), k, open_sells)
         for h, i in arms:
             h.armed_index = i
-            h.peak = float(market.bars[h.symbol].close[i])
         for h, _ in arms:
             if not any(s.symbol == h.symbol for s in sells):
                 res.exits.append({"date": d, "symbol": h.symbol, "rule": "take_profit", "qty": 0.0})

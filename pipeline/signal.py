@@ -14,7 +14,14 @@ from db import market as market_db
 from pipeline.backtest import load_recent_market, strategy_of
 from pipeline.brokers_factory import make_broker
 from pipeline.config import Settings
-from pipeline.engine import Held, UniverseFilter, entry_candidates, exit_signals, valuation_close
+from pipeline.engine import (
+    Held,
+    UniverseFilter,
+    entry_candidates,
+    exit_signals,
+    held_on,
+    valuation_close,
+)
 from pipeline.sync import sync
 from risk.params import from_settings
 from risk.portfolio import assess
@@ -31,15 +38,10 @@ def held_positions(db: DB, market, t: str) -> list[Held]:
     for sym, p in trading.positions(db).items():
         if sym not in market.bars:
             continue
-        bars = market.bars[sym]
-        entry_i = bars.index_of(p["entry_date"])
-        if entry_i < 0:  # filled on a day without a bar (a quote fill): count from the next bar
-            entry_i = int(bars.dates.searchsorted(p["entry_date"]))
         armed = p["armed_date"]
         # Armed *at* t means this run already decided t once: decide it again the same way.
-        armed_i = bars.index_of(armed) if armed and armed < t else None
-        out.append(Held(sym, p["qty"], p["entry_price"], p["entry_date"], entry_i,
-                        armed_i if armed_i is not None and armed_i >= 0 else None))
+        out.append(held_on(sym, p["qty"], p["entry_price"], p["entry_date"],
+                           armed if armed and armed < t else None, market.bars[sym]))
     return out
 
 

@@ -6,19 +6,43 @@ index, so there is no look-ahead); exits are evaluated per held position per bar
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from sennot import indicators as ind
 from sennot.numeric import floor_to_lot, ge, le, v_ge, v_gt, v_le
 from sennot.params import SennotParams
-from sennot.types import EntryTable, ExitDecision, PositionView, SymbolBars, entry_buy, entry_codes
+from sennot.types import EntryTable, ExitDecision, PositionView, SymbolBars
+
+# The order a BUY's reason lists the rules in (bit 0 first).
+ENTRY_RULES = ("breakout", "golden_cross", "pullback")
 
 
-def entry_table(bars: SymbolBars, p: SennotParams) -> EntryTable:
+@dataclass(frozen=True)
+class SennotEntries(EntryTable):
+    """Sennot's entry table, with the trend filter's and each rule's own column."""
+
+    trend: np.ndarray
+    breakout: np.ndarray
+    golden_cross: np.ndarray
+    pullback: np.ndarray
+
+
+def entry_buy(trend, breakout, golden_cross, pullback) -> np.ndarray:
+    return trend & (breakout | golden_cross | pullback)
+
+
+def entry_codes(breakout, golden_cross, pullback) -> np.ndarray:
+    return (breakout.astype(np.int8) | (golden_cross.astype(np.int8) << 1)
+            | (pullback.astype(np.int8) << 2))
+
+
+def entry_table(bars: SymbolBars, p: SennotParams) -> SennotEntries:
     return entry_tables([bars], p)[0]
 
 
-def entry_tables(many: list[SymbolBars], p: SennotParams) -> list[EntryTable]:
+def entry_tables(many: list[SymbolBars], p: SennotParams) -> list[SennotEntries]:
     """Entry tables for many symbols in one batch (rows right-aligned, NaN-padded on the left;
     a window that reaches into the padding is undefined, exactly like missing history)."""
     if not many:
@@ -37,9 +61,9 @@ def entry_tables(many: list[SymbolBars], p: SennotParams) -> list[EntryTable]:
     out = []
     for r, b in enumerate(many):
         cols = slice(width - len(b), width)
-        out.append(EntryTable(trend=trend[r, cols], breakout=breakout[r, cols],
-                              golden_cross=golden_cross[r, cols], pullback=pullback[r, cols],
-                              strength=strength[r, cols], buy=buy[r, cols], codes=codes[r, cols]))
+        out.append(SennotEntries(buy=buy[r, cols], strength=strength[r, cols], codes=codes[r, cols],
+                                 rules=ENTRY_RULES, trend=trend[r, cols], breakout=breakout[r, cols],
+                                 golden_cross=golden_cross[r, cols], pullback=pullback[r, cols]))
     return out
 
 
@@ -80,6 +104,8 @@ def exit_decision(pos: PositionView, close: np.ndarray, i: int, p: SennotParams,
         return ExitDecision("stop_loss", pos.qty)
     if armed:
         peak = trailing_peak(pos, close, i)
+        if pos.memo is not None:  # the running peak, so the next bar need not scan back
+            pos.memo["armed"], pos.memo["i"], pos.memo["peak"] = pos.armed_index, i, peak
         if le(c, peak * (1 - p.trailing_stop)):
             return ExitDecision("trailing_stop", pos.qty)
         return None
@@ -94,6 +120,7 @@ def trailing_peak(pos: PositionView, close: np.ndarray, i: int) -> float | None:
     """max(close since arming, arming bar included) up to bar ``i``."""
     if pos.armed_index is None:
         return None
-    if pos.peak is not None:  # a running peak kept by the caller (the backtest loop)
-        return max(pos.peak, float(close[i]))
+    m = pos.memo
+    if m and m.get("armed") == pos.armed_index and m.get("i") == i - 1:  # kept up to the bar before
+        return max(m["peak"], close.item(i))
     return float(np.max(close[pos.armed_index:i + 1]))

@@ -1,7 +1,9 @@
-"""Plain types the strategy speaks: one symbol's bars, entry tables, exits, position views."""
+"""Plain types a strategy speaks: one symbol's bars, entry tables, exits, position views, and
+the error a strategy raises for a parameter it cannot use."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,39 +32,25 @@ class SymbolBars:
 
 @dataclass(frozen=True)
 class EntryTable:
-    """Entry rules evaluated at every bar of one symbol (vectorized)."""
+    """A strategy's entries at every bar of one symbol (vectorized): all the engine reads.
 
-    trend: np.ndarray          # bool
-    breakout: np.ndarray       # bool
-    golden_cross: np.ndarray   # bool
-    pullback: np.ndarray       # bool
-    strength: np.ndarray       # float (inf when the volume mean is 0; NaN undefined)
-    buy: np.ndarray = None     # trend and at least one entry rule (derived)
+    ``codes`` has bit ``j`` set at a bar where ``rules[j]`` held; a BUY's reason lists those
+    rules joined by ``+``, in the order of ``rules``.  A strategy may subclass this to keep its
+    own columns beside (Sennot keeps each rule's)."""
 
-    codes: np.ndarray = None   # bit 0 breakout, bit 1 golden_cross, bit 2 pullback (derived)
-
-    def __post_init__(self) -> None:
-        if self.buy is None:
-            object.__setattr__(self, "buy", entry_buy(self.trend, self.breakout, self.golden_cross, self.pullback))
-        if self.codes is None:
-            object.__setattr__(self, "codes", entry_codes(self.breakout, self.golden_cross, self.pullback))
+    buy: np.ndarray           # bool: the filters pass and at least one entry rule holds
+    strength: np.ndarray      # float, for ranking (inf allowed; NaN undefined)
+    codes: np.ndarray         # int: the rules that held, one bit each
+    rules: tuple[str, ...]    # the entry rules' names, bit 0 first
 
     def reason(self, i: int) -> str:
-        """Every rule that held at bar ``i``, joined by ``+`` in the spec's order."""
-        return _REASONS[self.codes.item(i)]
+        """Every rule that held at bar ``i``, joined by ``+`` in the order of ``rules``."""
+        return reason_of(self.rules, self.codes.item(i))
 
 
-def entry_buy(trend, breakout, golden_cross, pullback) -> np.ndarray:
-    return trend & (breakout | golden_cross | pullback)
-
-
-def entry_codes(breakout, golden_cross, pullback) -> np.ndarray:
-    return (breakout.astype(np.int8) | (golden_cross.astype(np.int8) << 1)
-            | (pullback.astype(np.int8) << 2))
-
-
-_REASONS = tuple("+".join(name for bit, name in enumerate(("breakout", "golden_cross", "pullback"))
-                          if code >> bit & 1) for code in range(8))
+@functools.lru_cache(maxsize=1024)
+def reason_of(rules: tuple[str, ...], code: int) -> str:
+    return "+".join(name for bit, name in enumerate(rules) if code >> bit & 1)
 
 
 @dataclass(slots=True)
@@ -73,8 +61,10 @@ class PositionView:
     qty: float
     entry_price: float       # entry fill price, slippage included, fees not
     entry_index: int         # the symbol's bar number of the entry fill bar
-    armed_index: int | None  # bar number where the trailing stop was armed, None if not armed
-    peak: float | None = None  # max close from the arming bar to the bar before this one, if known
+    armed_index: int | None  # bar number where the strategy armed (marked) it, None if not armed
+    # The strategy's own scratch for this position, kept between bars by a caller that calls
+    # ``exit`` bar after bar (the backtest loop); None or empty: everything from the bars.
+    memo: dict | None = None
 
 
 @dataclass(slots=True)
@@ -90,3 +80,13 @@ class BuySignal:
     reason: str
     strength: float
     close: float
+
+
+class ParamError(ValueError):
+    """A strategy parameter that cannot be used.  ``param`` names it (None: the parameters as a
+    whole), so the config loader can name the key: ``strategy.params.<param>``."""
+
+    def __init__(self, param: str | None, problem: str):
+        self.param = param
+        self.problem = problem
+        super().__init__(f"{param}: {problem}" if param else problem)

@@ -11,7 +11,7 @@ import pytest
 
 from pipeline.engine import simulate
 from risk.params import RiskParams
-from sennot import PositionView, Sennot, SennotParams, create
+from sennot import ParamError, PositionView, Sennot, StrategyError, create
 from sennot import indicators as ind
 from sennot.costs import Costs
 from sennot.numeric import eq
@@ -176,8 +176,8 @@ def test_entry_at_t_uses_no_later_bar():
 
 # --------------------------------------------------------------------------- exits
 
-def pos(qty=100.0, entry=100.0, entry_index=0, armed=None, peak=None):
-    return PositionView("X", qty, entry, entry_index, armed, peak)
+def pos(qty=100.0, entry=100.0, entry_index=0, armed=None, memo=None):
+    return PositionView("X", qty, entry, entry_index, armed, memo)
 
 
 def ex(p, closes, i=None, lot=1.0):
@@ -209,11 +209,24 @@ def test_trailing_stop_boundary_from_the_peak_since_arming():
     closes = [100, 107, 110, 106.7]  # 110 * 0.97 = 106.7
     assert ex(pos(armed=1), closes).rule == "trailing_stop"
     assert ex(pos(armed=1), [100, 107, 110, 106.71]) is None
-    # with the running peak kept by the engine
-    assert ex(pos(armed=1, peak=110.0), closes).rule == "trailing_stop"
+    # with the running peak kept in the memo up to the bar before
+    assert ex(pos(armed=1, memo={"armed": 1, "i": 2, "peak": 110.0}), closes).rule == "trailing_stop"
     # a high close before arming is not the peak
     assert ex(pos(armed=2), [100, 120, 107, 104.0]) is None
     assert ex(pos(armed=2), [100, 120, 107, 103.79]).rule == "trailing_stop"
+
+
+def test_the_running_peak_kept_in_the_memo_equals_the_scan():
+    closes = np.array([100, 107, 112, 109, 110, 111.0])
+    memo: dict = {}
+    for i in range(2, len(closes)):
+        assert S.exit(pos(armed=1, memo=memo), closes, i) is None is S.exit(pos(armed=1), closes, i)
+        assert memo == {"armed": 1, "i": i, "peak": max(closes[1:i + 1])}
+    # The memo is read only when it is this arming's and ends at the bar before (a peak of 1000
+    # would make 111 a trailing stop):
+    assert ex(pos(armed=1, memo={"armed": 1, "i": 4, "peak": 1000.0}), closes).rule == "trailing_stop"
+    assert ex(pos(armed=1, memo={"armed": 1, "i": 3, "peak": 1000.0}), closes) is None
+    assert ex(pos(armed=1, memo={"armed": 0, "i": 4, "peak": 1000.0}), closes) is None
 
 
 def test_time_exit_after_10_own_bars_unless_armed():
@@ -235,10 +248,50 @@ def test_two_exits_on_one_bar_the_first_in_order_decides():
 def test_custom_params_through_the_registry():
     st = create("sennot", {"stop_loss": 0.10})
     assert st.exit(pos(), np.array([100, 96.0]), 1) is None
-    with pytest.raises(ValueError):
-        SennotParams.from_dict({"no_such": 1})
-    with pytest.raises(KeyError):
+    with pytest.raises(StrategyError, match="unknown strategy 'no_such_strategy' \\(known: .*sennot"):
         create("no_such_strategy")
+
+
+@pytest.mark.parametrize("params, param, problem", [
+    ({"stop_los": 0.05}, "stop_los", "unknown parameter of strategy sennot (known: trend_sma, "),
+    ({"trend_sma": "240"}, "trend_sma", "must be a whole number (got '240')"),
+    ({"trend_sma": 240.5}, "trend_sma", "must be a whole number (got 240.5)"),
+    ({"stop_loss": True}, "stop_loss", "must be a number (got True)"),
+    ({"stop_loss": float("nan")}, "stop_loss", "must be a number"),
+    ({"trend_sma": 0}, "trend_sma", "must be at least 1 (got 0)"),
+    ({"fast_sma": 20}, "fast_sma", "must be shorter than slow_sma (got 20 >= 20)"),
+    ({"stop_loss": 1.5}, "stop_loss", "must be between 0 and 1 (got 1.5)"),
+    ({"pullback_max_dip": 0.01}, "pullback_max_dip", "must be at most 0"),
+    ({"pullback_min_dip": -0.01}, "pullback_min_dip", "must be at most pullback_max_dip"),
+    ({"take_profit_fraction": 0}, "take_profit_fraction", "must be in (0, 1]"),
+    ({"breakout_volume": -1}, "breakout_volume", "must be at least 0"),
+])
+def test_a_bad_param_is_refused_naming_it(params, param, problem):
+    with pytest.raises(ParamError) as err:
+        create("sennot", params)
+    assert err.value.param == param and err.value.problem.startswith(problem), err.value
+
+
+def test_params_are_converted_to_their_types():
+    st = create("sennot", {"trend_sma": 120.0, "stop_loss": 1 / 20})
+    assert st.params.trend_sma == 120 and isinstance(st.params.trend_sma, int) and st.warmup == 120
+
+
+def test_describe_and_filters_follow_the_params():
+    st = create("sennot", {"trend_sma": 30})
+    d = st.describe()
+    assert d["filters"] == [{"name": "trend", "label": "close > SMA(30)", "bars": 30}]
+    assert [r["name"] for r in d["entry_rules"]] == ["breakout", "golden_cross", "pullback"]
+    assert [r["name"] for r in d["exit_rules"]] == ["stop_loss", "trailing_stop", "take_profit", "time_exit"]
+    assert d["params"]["trend_sma"] == 30
+    b = warm([100.0, 101.0, 100.0], warmup=40)  # flat at 100: an exact SMA tie is not above it
+    t = st.entries(b)
+    for i in range(len(b)):
+        expected = None if i < 29 else bool(t.trend[i])
+        assert st.filters_at(b, i) == {"trend": expected}, i
+    # the tie at 100, above it at 101, below the (now higher) SMA at 100
+    assert [st.filters_at(b, i)["trend"] for i in (-3, -2, -1)] == [False, True, False]
+    assert st.filters_at(b, 28) == {"trend": None}  # 29 bars: SMA(30) is undefined
 
 
 # --------------------------------------------------------------------------- through the engine

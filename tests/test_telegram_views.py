@@ -113,7 +113,7 @@ def test_analysis(env):
     ex = a["exposure"]["by_sector"]
     assert ex["tech"]["value"] == pytest.approx(3490) and ex["tech"]["share"] == pytest.approx(3490 / 5000)
     assert ex["energy"]["value"] == pytest.approx(2 * 151)
-    tf = a["trend_filter"]
+    (tf,) = a["filters"]
     assert (tf["evaluated"], tf["passing"], tf["insufficient_history"]) == (2, 1, 1)
 
 
