@@ -94,7 +94,7 @@ def test_unexplained_difference_blocks_buys_until_resolved(traded):
     assert not res["buys_blocked"] and control_db.buy_block_reasons(db) == []
 
 
-def test_position_mismatch_blocks_and_an_order_the_broker_lacks_is_closed(traded):
+def test_position_mismatch_blocks_and_an_order_the_broker_lacks_is_kept_and_alerted(traded):
     world, db, d = traded
     sym = next(iter(trading.positions(db)))
     db.conn.execute("UPDATE positions SET qty = qty + 1 WHERE symbol = ?", (sym,))
@@ -102,7 +102,16 @@ def test_position_mismatch_blocks_and_an_order_the_broker_lacks_is_closed(traded
     res = run_reconcile(db, world.settings, d)
     assert any(sym in p for p in res["remaining"]["unexplained"])
     assert res["buys_blocked"]
-    assert trading.order(db, "ghost-1")["status"] == "cancelled"
+    # Not shown by the venue is not ended: it is never closed for that (it may still fill) ...
+    assert trading.order(db, "ghost-1")["status"] == "new"
+    assert db.scalar("SELECT COUNT(*) FROM outbox WHERE dedup_key = 'missing:ghost-1'") == 0
+    # ... and still missing after its day, it is alerted once.
+    nxt = world.dates[world.dates.index(d) + 1]
+    run_reconcile(db, world.settings, nxt, dry_run=True)
+    run_reconcile(db, world.settings, nxt)
+    run_reconcile(db, world.settings, nxt)
+    assert db.scalar("SELECT COUNT(*) FROM outbox WHERE dedup_key = 'missing:ghost-1'") == 1
+    assert trading.order(db, "ghost-1")["status"] == "new"
 
 
 def test_report_json_chart_and_send_once(traded, tmp_path, run_cli):
