@@ -26,7 +26,6 @@ What this adapter guarantees (the facts are in ``shared/spec/kiwoom-rest.md``):
 from __future__ import annotations
 
 import logging
-import math
 import os
 import re
 import time
@@ -55,6 +54,7 @@ from brokers.base import (
 )
 from brokers.http import JsonPost, OrderLog, Throttle, call_with_retries
 from brokers.krx import price_band, round_to_tick
+from sennot.numeric import floor_to_lot
 
 log = logging.getLogger("qtx.kiwoom")
 
@@ -351,7 +351,7 @@ class KiwoomBroker:
     def place(self, req: OrderRequest) -> OrderState:
         """A market order (for the opening auction) or a limit order on the tick grid, inside the
         day's price band.  The id map row is written before the request is sent."""
-        qty = math.floor(req.qty + 1e-9)
+        qty = int(floor_to_lot(req.qty))
         if qty < 1:
             raise Rejected(f"{req.symbol}: quantity {req.qty:g} is less than one share", code="local-qty")
         body = {"dmst_stex_tp": self.exchange, "stk_cd": req.symbol, "ord_qty": str(qty), "ord_uv": "",
@@ -440,7 +440,7 @@ class KiwoomBroker:
         st = self.order_status(client_order_id)
         if st is None or not st.is_open:
             raise Rejected(f"order {client_order_id} is not open; it cannot be amended", code="not-open")
-        new_qty = math.floor((qty if qty is not None else st.qty - st.filled_qty) + 1e-9)
+        new_qty = int(floor_to_lot(qty if qty is not None else st.qty - st.filled_qty))
         new_price = round_to_tick(price if price is not None else (st.limit_price or 0), st.side,
                                   st.symbol in self._etfs)
         if new_price <= 0 or new_qty < 1:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import math
 from datetime import date, timedelta
 
+from sennot.numeric import ceil_to_lot, floor_to_lot
+
 # Tick by price band (2023-): price below the bound -> tick.  ETFs trade in 5 won (1 below 2,000).
 _TICKS = ((2_000, 1), (5_000, 5), (20_000, 10), (50_000, 50), (200_000, 100), (500_000, 500))
 PRICE_LIMIT = 0.30
@@ -27,8 +29,7 @@ def round_to_tick(price: float, side: str, etf: bool = False) -> int:
     so a limit is never worse than asked."""
     p = float(price)
     t = tick(p, etf)
-    n = math.floor(p / t + 1e-9) if side == "BUY" else math.ceil(p / t - 1e-9)
-    out = int(n * t)
+    out = int(floor_to_lot(p, t) if side == "BUY" else ceil_to_lot(p, t))
     # Crossing a band boundary changes the tick: snap again on the new band's grid.
     t2 = tick(out, etf)
     if t2 != t:
@@ -39,8 +40,8 @@ def round_to_tick(price: float, side: str, etf: bool = False) -> int:
 def price_band(prev_close: float, etf: bool = False) -> tuple[int, int]:
     """(lower, upper) limit prices for the day: ±30% of the previous close, each brought inside
     the band onto its tick grid."""
-    up = math.floor(prev_close * (1 + PRICE_LIMIT) + 1e-9)
-    lo = math.ceil(prev_close * (1 - PRICE_LIMIT) - 1e-9)
+    up = int(floor_to_lot(prev_close * (1 + PRICE_LIMIT)))
+    lo = int(ceil_to_lot(prev_close * (1 - PRICE_LIMIT)))
     return lo + (-lo % tick(lo, etf)), up - up % tick(up, etf)
 
 

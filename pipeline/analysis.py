@@ -17,6 +17,7 @@ from pipeline.backtest import load_recent_market, strategy_of
 from pipeline.config import Settings
 from pipeline.engine import UniverseFilter
 from pipeline.positions_view import positions as positions_view
+from sennot.numeric import same_qty
 from sennot.strategy import Strategy
 
 
@@ -37,7 +38,7 @@ def _closed_trades(fills: list[dict]) -> list[dict]:
                 continue  # a sell without a recorded buy (e.g. before the window); not a trade
             t["qty"] -= f["qty"]
             t["proceeds"] += f["qty"] * f["price"] - (f["fee"] or 0)
-            if t["qty"] <= 1e-9 * max(1.0, f["qty"]):
+            if t["qty"] <= 0 or same_qty(t["qty"], 0.0):
                 t["exit_date"] = f["date"]
                 t["return"] = t["proceeds"] / t["cost"] - 1 if t["cost"] else 0.0
                 trades.append(t)

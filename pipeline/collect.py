@@ -31,6 +31,7 @@ from pipeline.csv_bars import (
     sniff_header,
 )
 from pipeline.feed import Progress
+from sennot.numeric import eq
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +180,7 @@ def _store(db: DB, parsed: ParsedBars) -> tuple[int, int, list[dict]]:
             old = stored.get(row[0])
             if old is None:
                 fresh.append(row)
-            elif old == row[1:] or all(_same(a, b) for a, b in zip(old, row[1:], strict=True)):
+            elif old == row[1:] or all(eq(a, b) for a, b in zip(old, row[1:], strict=True)):
                 unchanged += 1
             else:
                 conflicts.append({"symbol": parsed.symbol, "date": row[0],
@@ -192,10 +193,6 @@ def _store(db: DB, parsed: ParsedBars) -> tuple[int, int, list[dict]]:
 def _last_skipped(db: DB, path: str) -> dict | None:
     ev = events.last_matching(db, "collect_bad_rows", "file", path)
     return (ev["data"] or {}).get("skipped") if ev else None
-
-
-def _same(a: float, b: float) -> bool:
-    return abs(a - b) <= 1e-9 * max(abs(a), abs(b))
 
 
 def _record_problems(db: DB, parsed: ParsedBars, conflicts: list[dict]) -> None:

@@ -7,6 +7,8 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from datetime import date
 
+from sennot.numeric import same_qty
+
 
 def round_trips(trades: Sequence) -> list[dict]:
     """Closed positions: one per entry, closed when its last share is sold.
@@ -26,7 +28,7 @@ def round_trips(trades: Sequence) -> list[dict]:
             p["proceeds"] += t.qty * t.price - t.fee
             p["exit_rules"].append(t.reason)
             p["qty"] -= t.qty
-            if p["qty"] <= 1e-12:
+            if p["qty"] <= 0 or same_qty(p["qty"], 0.0):
                 p["exit_date"] = t.date
                 p["pnl"] = p["proceeds"] - p["cost"]
                 p["return"] = p["pnl"] / p["cost"] if p["cost"] else 0.0

@@ -26,8 +26,7 @@ from pipeline import alerts
 from pipeline.brokers_factory import make_broker
 from pipeline.config import Settings
 from pipeline.sync import advance_market, apply_fill, apply_order_state, venue_fills
-
-QTY_TOL = 1e-9
+from sennot.numeric import same_qty
 
 
 @dataclass
@@ -83,7 +82,7 @@ def diff(broker_orders: dict[str, OrderState], broker_open: list[OrderState], br
             d.unknown_at_broker.append(st.to_dict())
     for sym in sorted(set(expected) | set(broker_positions)):
         b, q = broker_positions.get(sym, 0.0), expected.get(sym, 0.0)
-        if abs(b - q) > QTY_TOL * max(1.0, abs(b), abs(q)):
+        if not same_qty(b, q):
             d.position_mismatches.append({"symbol": sym, "broker_qty": b, "db_qty": q})
     return d
 
@@ -112,8 +111,8 @@ def match_unknown(unknown: list[dict], venue_open: list[OrderState], venue_fills
         for vid, c in sorted(cands.items(), key=lambda kv: (kv[1]["ts"], kv[0])):
             if vid in taken or c["symbol"] != o["symbol"] or c["side"] != o["side"]:
                 continue
-            qty_ok = (abs(c["qty"] - o["qty"]) <= QTY_TOL * max(1.0, o["qty"]) if c["qty"] is not None
-                      else c["filled"] <= o["qty"] * (1 + QTY_TOL))
+            qty_ok = (same_qty(c["qty"], o["qty"]) if c["qty"] is not None
+                      else c["filled"] <= o["qty"] or same_qty(c["filled"], o["qty"]))
             if qty_ok and _not_before(c["ts"], o.get("sent_at")):
                 out[o["client_order_id"]] = vid
                 taken.add(vid)

@@ -14,7 +14,7 @@ from db import DB, trading
 from db import events as events_db
 from pipeline import alerts
 from pipeline.faults import checkpoint
-from sennot.numeric import on_lot_grid
+from sennot.numeric import on_lot_grid, same_qty
 
 
 def advance_market(broker, upto: str | None, complete: bool = False) -> list[Fill]:
@@ -46,7 +46,7 @@ def apply_fill(db: DB, f: Fill, lot: float = 1.0) -> bool:
             # only changes what the position received (below).
             filled = o["filled_qty"] + f.qty
             avg = ((o["avg_fill_price"] or 0.0) * o["filled_qty"] + f.price * f.qty) / filled
-            status = "filled" if filled >= o["qty"] - 1e-12 else "partially_filled"
+            status = "filled" if filled >= o["qty"] or same_qty(filled, o["qty"]) else "partially_filled"
             if o["status"] in ("cancelled", "rejected", "expired"):
                 status = o["status"]
             trading.update_order(db, f.client_order_id, filled_qty=filled, avg_fill_price=avg, status=status)
@@ -108,7 +108,7 @@ def unrecorded(fills: list[Fill], known: set[str], totals: dict[str, tuple[float
         if f.cumulative:
             q0, v0, fee0 = totals.get(f.broker_order_id or "", (0.0, 0.0, 0.0))
             dq = f.qty - q0
-            if dq <= 1e-9 * max(1.0, f.qty):
+            if dq <= 0 or same_qty(f.qty, q0):
                 continue
             f = replace(f, qty=dq, price=(f.qty * f.price - v0) / dq, fee=max(0.0, f.fee - fee0), cumulative=False)
         out.append(f)

@@ -1,9 +1,13 @@
-"""The spec's comparison rule and lot arithmetic.
+"""The spec's comparison rule and lot arithmetic: the only place qtx keeps a tolerance.
 
 Two numbers are *equal* when ``|a - b| <= 1e-9 * max(|a|, |b|)``; every rule comparison goes
 through these helpers so a tie is decided the same way everywhere (one tie decided the other
 way changes every trade after it).  Against zero the rule degenerates to an exact comparison,
 as the spec requires.  Infinities are equal only to themselves.
+
+Quantities are another matter: a sum of lot multiples (0.1 + 0.2 - 0.3) leaves a residue where
+the true answer is zero, so ``same_qty`` judges a quantity on the scale of one unit.  Lots and
+ticks are counted with ``floor_to_lot`` / ``ceil_to_lot`` (the spec's ``+1e-9`` nudge).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from decimal import Decimal
 import numpy as np
 
 REL_TOL = 1e-9
+LOT_NUDGE = 1e-9  # floor_to_lot's ``+1e-9``: a quotient a hair under a whole number counts as it
 
 
 _INF = math.inf
@@ -76,14 +81,26 @@ def lot_decimals(lot: float) -> int:
     return max(0, -int(exp))
 
 
+def same_qty(a: float, b: float) -> bool:
+    """Quantities equal up to float residue: ``|a - b| <= 1e-9 * max(1, |a|, |b|)`` (so a
+    residue such as 5.5e-17 counts as zero, unlike ``eq``)."""
+    return abs(a - b) <= REL_TOL * max(1.0, abs(a), abs(b))
+
+
 def floor_to_lot(x: float, lot: float = 1.0) -> float:
     """``floor(x / lot + 1e-9) * lot``, kept on the lot's decimal grid."""
     if not x > 0:
         return 0.0
-    n = math.floor(x / lot + 1e-9)
+    n = math.floor(x / lot + LOT_NUDGE)
     if n <= 0:
         return 0.0
     return round(n * lot, lot_decimals(lot))
+
+
+def ceil_to_lot(x: float, lot: float = 1.0) -> float:
+    """``ceil(x / lot - 1e-9) * lot``, kept on the lot's decimal grid: the mirror of
+    ``floor_to_lot`` (a SELL limit rounded up to its tick)."""
+    return round(math.ceil(x / lot - LOT_NUDGE) * lot, lot_decimals(lot))
 
 
 def on_lot_grid(x: float, lot: float = 1.0) -> float:

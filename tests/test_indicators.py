@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from sennot import indicators as ind
-from sennot.numeric import eq, floor_to_lot, ge, gt, le, lt, v_ge, v_gt
+from sennot.numeric import ceil_to_lot, eq, floor_to_lot, ge, gt, le, lt, same_qty, v_ge, v_gt
 
 
 def test_sma_includes_today_and_is_undefined_without_history():
@@ -59,3 +59,17 @@ def test_floor_to_lot():
     assert floor_to_lot(0.123456, 0.001) == 0.123
     assert floor_to_lot(0.3, 0.1) == 0.3  # stays on the decimal grid (not 0.30000000000000004)
     assert floor_to_lot(2.5, 0.5) == 2.5
+
+
+def test_ceil_to_lot_mirrors_floor_to_lot():
+    assert ceil_to_lot(2.1) == 3.0 and ceil_to_lot(2.0) == 2.0
+    assert ceil_to_lot(2.0000000001) == 2.0  # within the -1e-9 nudge
+    assert ceil_to_lot(1232.0, 5) == 1235.0 and ceil_to_lot(1235.0, 5) == 1235.0
+    assert ceil_to_lot(0.30000000000000004, 0.1) == 0.3  # on the decimal grid
+
+
+def test_same_qty_treats_a_residue_as_zero_unlike_eq():
+    residue = 0.1 + 0.2 - 0.3  # 5.55e-17, where the true answer is 0
+    assert residue != 0 and same_qty(residue, 0.0) and not eq(residue, 0.0)
+    assert same_qty(1e6, 1e6 + 1e-4) and not same_qty(1e6, 1e6 + 1e-2)  # relative above one unit
+    assert same_qty(0.001, 0.001 + 5e-10) and not same_qty(1.0, 1.0 + 2e-9)
