@@ -2,15 +2,17 @@
 
 It behaves like a real venue behind the broker interface: orders are addressed by client order
 id (a duplicate id returns the existing order), they stay open until the market moves, and
-fills happen by the spec's fill model at the open of the next bar that ``collect`` brings
-(``on_bars``), or at a live quote with slippage (``on_quotes``) when a feed provides one.
-Its state lives in the ``paper_*`` tables through a store object (``db.paper.PaperStore``),
-so separate processes see one account.
+fills happen by the spec's fill model at the open of the market's next trading day once its
+bars are in (``on_bars``), or at a live quote with slippage (``on_quotes``) when a feed
+provides one.  Its state lives in the ``paper_*`` tables through a store object
+(``db.paper.PaperStore``), so separate processes see one account.  Which days are trading days
+is the market calendar's to say (``sessions``, ``pipeline.calendar.Sessions`` for a config).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
+from typing import Protocol
 
 from brokers.base import (
     OPEN_STATUSES,
@@ -34,17 +36,40 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+class SessionCalendar(Protocol):
+    """A market's trading days, as YYYY-MM-DD strings."""
+
+    def is_session(self, d: str) -> bool: ...
+
+    def next_session(self, d: str) -> str: ...
+
+
+class Weekdays:
+    """Monday to Friday: the calendar of a paper venue built without its market's own."""
+
+    def is_session(self, d: str) -> bool:
+        return date.fromisoformat(d).weekday() < 5
+
+    def next_session(self, d: str) -> str:
+        x = date.fromisoformat(d) + timedelta(days=1)
+        while x.weekday() >= 5:
+            x += timedelta(days=1)
+        return x.isoformat()
+
+
 class PaperBroker:
     name = "paper"
     # Like Bybit, the simulated venue refuses a second order with the same client id, and it
     # shows an order the moment it accepts it.
     capabilities = Capabilities(enforces_client_ids=True, visibility_delay=0.0, cancel_replace=True)
 
-    def __init__(self, store, capital: float, costs: Costs, currency: str = "KRW"):
+    def __init__(self, store, capital: float, costs: Costs, currency: str = "KRW",
+                 sessions: SessionCalendar | None = None):
         self.store = store
         self.capital = capital
         self.costs = costs
         self.currency = currency
+        self.sessions = sessions or Weekdays()
 
     # ----------------------------------------------------------------- reference data
     def instruments(self, symbols: list[str] | None = None) -> list[Instrument]:
@@ -144,12 +169,22 @@ class PaperBroker:
                        {s: h["qty"] for s, h in self.store.holdings().items()})
 
     # ----------------------------------------------------------------- the market moves
-    def on_bars(self, upto: str) -> list[Fill]:
-        """The market has reached ``upto``: fill the open orders at the open of each bar date
-        after their decision date, up to ``upto``, one date at a time, by the fill model.
+    def on_bars(self, upto: str, complete: bool = True) -> list[Fill]:
+        """The market has reached ``upto``: fill the open orders at the open of each trading day
+        after their decision date, up to ``upto``, one day at a time, by the fill model.
         Returns the fills made.
 
-        The venue's clock (``last_bar_date``, the last date it acted on) moves only when there
+        Only the market's trading days count (``sessions``), never a date that some file has
+        and the market did not trade (a weekend row, a holiday row).  ``complete`` (the caller
+        says every bar up to ``upto`` is in, as the stage deciding as of ``upto`` does): a
+        symbol without its bar on a trading day had none, so by the fill model its BUY is
+        cancelled and its SELL waits; a trading day without any bar at all is a closure the
+        calendar missed and is passed over.  ``complete=False`` (right after a collect, which
+        may have brought only some files): the venue acts on the next trading day only once it
+        has bars and each symbol with an order due that day has shown its bar for it (or a
+        later one); until then it waits, so a bar dated ahead of the rest moves nothing.
+
+        The venue's clock (``last_bar_date``, the last day it acted on) moves only when there
         are orders to act on: bars stored ahead of any order (a collect of years of history) do
         not move it, so orders decided on those days later still fill at their next open."""
         made: list[Fill] = []
@@ -162,14 +197,32 @@ class PaperBroker:
                 orders = [o for o in self.store.open_orders() if o["order_type"] == "market"]
                 if not orders:
                     break
-                # The first date any open order may fill: after its decision date and after
-                # the last date the venue acted on (it never acts back in time).
+                # Orders fill after their decision date and after the last day the venue acted
+                # on (it never acts back in time).
                 start = max(last or "", min(o["placed_date"] or "" for o in orders))
-                dates = self.store.dates_after(start or None, upto)
-                if not dates:
+                d = self._next_day(start, upto, orders, complete)
+                if d is None:
                     break
-                made.extend(self._fill_date(dates[0], last, acct))
+                made.extend(self._fill_date(d, last, acct))
         return made
+
+    def _next_day(self, start: str, upto: str, orders: list[dict], complete: bool) -> str | None:
+        """The trading day after ``start`` the venue acts on next, or None to wait (``on_bars``)."""
+        if complete:
+            return self._first_session_with_bars(start or None, upto)
+        d = self.sessions.next_session(start) if start else self._first_session_with_bars(None, upto)
+        if d is None or d > upto or not self.store.has_bars_on(d):
+            return None
+        due = sorted({o["symbol"] for o in orders if (o["placed_date"] or "") < d})
+        return d if set(due) <= self.store.symbols_with_bars(d, upto, due) else None
+
+    def _first_session_with_bars(self, after: str | None, upto: str) -> str | None:
+        while True:
+            batch = self.store.dates_after(after, upto, limit=32)
+            d = next((x for x in batch if self.sessions.is_session(x)), None)
+            if d is not None or len(batch) < 32:
+                return d
+            after = batch[-1]
 
     def _fill_date(self, d: str, prev: str | None, acct: dict) -> list[Fill]:
         orders = [o for o in self.store.open_orders()

@@ -236,7 +236,7 @@ def replay(
             from pipeline.csv_bars import read_dates
 
             source_dates = read_dates(path)
-        dates = replay_dates(db, days, start, end, source_dates)
+        dates = replay_dates(db, days, start, end, source_dates, settings=s)
         with Progress(TextColumn("replay"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
                       console=err, transient=True, disable=as_json or not err.is_terminal) as prog:
             task = prog.add_task("", total=len(dates))

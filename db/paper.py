@@ -80,12 +80,23 @@ class PaperStore:
         return {r["symbol"]: r["open"] for r in self.db.query(
             f"SELECT symbol, open FROM bars WHERE date = ? AND symbol IN ({q})", (date, *symbols))}
 
-    def dates_after(self, after: str | None, upto: str) -> list[str]:
-        if after is None:
-            return [r[0] for r in self.db.conn.execute(
-                "SELECT DISTINCT date FROM bars WHERE date <= ? ORDER BY date", (upto,))]
+    def dates_after(self, after: str | None, upto: str, limit: int = -1) -> list[str]:
+        """Dates with bars in ``(after, upto]``, ascending (the first ``limit`` of them)."""
         return [r[0] for r in self.db.conn.execute(
-            "SELECT DISTINCT date FROM bars WHERE date > ? AND date <= ? ORDER BY date", (after, upto))]
+            "SELECT DISTINCT date FROM bars WHERE date > ? AND date <= ? ORDER BY date LIMIT ?",
+            (after or "", upto, limit))]
+
+    def has_bars_on(self, date: str) -> bool:
+        return self.db.scalar("SELECT 1 FROM bars WHERE date = ? LIMIT 1", (date,)) is not None
+
+    def symbols_with_bars(self, start: str, end: str, symbols: list[str]) -> set[str]:
+        """Which of ``symbols`` have a bar dated in ``[start, end]``."""
+        if not symbols:
+            return set()
+        q = ",".join("?" * len(symbols))
+        return {r[0] for r in self.db.conn.execute(
+            f"SELECT DISTINCT symbol FROM bars WHERE date >= ? AND date <= ? AND symbol IN ({q})",
+            (start, end, *symbols))}
 
     def instruments(self) -> list[dict]:
         return self.db.query("SELECT symbol, sector, lot, tick, min_qty, min_notional, status FROM instruments")

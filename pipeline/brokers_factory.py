@@ -32,9 +32,11 @@ def make_broker(settings: Settings, db: DB) -> Execution:
     live mode trades through the market's real broker (Bybit, or Kiwoom for KRX)."""
     if settings.mode == "paper":
         from brokers.paper import PaperBroker
+        from pipeline.calendar import sessions
 
         return PaperBroker(PaperStore(db), settings.capital, costs_of(settings),
-                           currency="KRW" if settings.market == "krx" else settings.bybit.quote_coin)
+                           currency="KRW" if settings.market == "krx" else settings.bybit.quote_coin,
+                           sessions=sessions(settings))
     return live_broker(settings, db)
 
 

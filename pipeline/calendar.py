@@ -197,6 +197,26 @@ def previous_trading_day(market: str, d: date, conf: Any = None) -> date:
 
 
 @dataclass(frozen=True)
+class Sessions:
+    """A market's trading days as YYYY-MM-DD strings: the calendar the paper venue moves on
+    (``brokers.paper.SessionCalendar``), and by which decision dates are told from stray rows."""
+
+    market: str
+    conf: CalendarConf = CalendarConf()
+
+    def is_session(self, d: str) -> bool:
+        return is_trading_day(self.market, date.fromisoformat(d), self.conf)
+
+    def next_session(self, d: str) -> str:
+        return next_trading_day(self.market, date.fromisoformat(d), self.conf).isoformat()
+
+
+def sessions(settings: Any) -> Sessions:
+    """The trading days of ``settings.market``, with the config's closures."""
+    return Sessions(settings.market, calendar_conf(settings))
+
+
+@dataclass(frozen=True)
 class Session:
     """A KRX trading day's times (aware, KST), late opens applied."""
 

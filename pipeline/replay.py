@@ -13,6 +13,7 @@ from pathlib import Path
 
 from db import DB, trading
 from db import market as market_db
+from pipeline.calendar import sessions
 from pipeline.collect import collect as run_collect
 from pipeline.config import Settings
 from pipeline.execute import run_execute
@@ -22,9 +23,15 @@ from pipeline.sync import after_collect
 
 
 def replay_dates(db: DB, days: int | None, start: str | None, end: str | None,
-                 source_dates: list[str] | None = None) -> list[str]:
+                 source_dates: list[str] | None = None, settings: Settings | None = None) -> list[str]:
+    """The decision dates to replay: dates with bars (or in the source), in ``[start, end]``,
+    the last ``days`` of them; with ``settings``, only the market's trading days (a weekend
+    or holiday row is not a day to decide on)."""
     dates = source_dates if source_dates is not None else market_db.market_dates(db)
     dates = [d for d in dates if (start is None or d >= start) and (end is None or d <= end)]
+    if settings is not None:
+        days_of = sessions(settings)
+        dates = [d for d in dates if days_of.is_session(d)]
     return dates[-days:] if days else dates
 
 

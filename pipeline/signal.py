@@ -13,6 +13,7 @@ from db import DB, trading
 from db import market as market_db
 from pipeline.backtest import load_recent_market, strategy_of
 from pipeline.brokers_factory import make_broker
+from pipeline.calendar import sessions
 from pipeline.config import Settings
 from pipeline.engine import (
     Held,
@@ -22,15 +23,20 @@ from pipeline.engine import (
     held_on,
     valuation_close,
 )
-from pipeline.sync import sync
+from pipeline.sync import advance_market, sync
 from risk.params import from_settings
 from risk.portfolio import assess
 from risk.portfolio import equity as portfolio_equity
 
 
-def decision_date(db: DB, asof: str | None) -> str | None:
+def decision_date(db: DB, asof: str | None, settings: Settings | None = None) -> str | None:
+    """The newest bar date up to ``asof``; with ``settings``, the newest that is a trading day
+    of the market (a weekend or holiday row in one file is not a decision date)."""
     dates = market_db.market_dates(db, end=asof)
-    return dates[-1] if dates else None
+    if settings is None:
+        return dates[-1] if dates else None
+    days = sessions(settings)
+    return next((d for d in reversed(dates) if days.is_session(d)), None)
 
 
 def held_positions(db: DB, market, t: str) -> list[Held]:
@@ -56,13 +62,16 @@ def risk_state(db: DB, settings: Settings, market, t: str, cash: float, held: li
 
 
 def run_signal(db: DB, settings: Settings, asof: str | None = None, broker=None) -> dict:
-    t = decision_date(db, asof)
+    t = decision_date(db, asof, settings)
     if t is None:
         return {"status": "nothing_to_do", "reason": "no bars stored", "date": None}
     broker = broker or make_broker(settings, db)
     strategy = strategy_of(settings)
     entries = [p["entry_date"] for p in trading.positions(db).values()]
     market = load_recent_market(db, t, strategy.warmup + 2, min(entries) if entries else None)
+    # Deciding as of t: every bar up to t is in, so the venue fills at t's open by the fill
+    # model (a symbol without a bar at t had none); then the record catches up.
+    advance_market(broker, t, complete=True)
     sync(db, broker, upto=t, lots={s: r.lot for s, r in market.rules.items()})
     k = market.date_index(t)
     held = held_positions(db, market, t)
