@@ -224,7 +224,8 @@ def replay(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from cli.cmd_collect import check_date
-    from pipeline.replay import replay_dates, run_replay
+    from cli.common import EXIT_USAGE, fail
+    from pipeline.replay import ReplayRefused, refuse_done_dates, replay_dates, run_replay
 
     start, end = check_date(start, "--start"), check_date(end, "--end")
     app_ctx = ctx_of(ctx)
@@ -237,6 +238,10 @@ def replay(
 
             source_dates = read_dates(path)
         dates = replay_dates(db, days, start, end, source_dates, settings=s)
+        try:
+            refuse_done_dates(db, dates)
+        except ReplayRefused as e:
+            fail(str(e), EXIT_USAGE)
         with Progress(TextColumn("replay"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
                       console=err, transient=True, disable=as_json or not err.is_terminal) as prog:
             task = prog.add_task("", total=len(dates))

@@ -22,6 +22,10 @@ class PaperStore:
         self.db.conn.execute("INSERT OR IGNORE INTO paper_account(id, cash) VALUES (1, ?)", (capital,))
         return self.db.one("SELECT cash, last_bar_date FROM paper_account WHERE id = 1")
 
+    def last_open(self) -> str | None:
+        """The last date the venue acted on (filled at its open), without creating the account."""
+        return self.db.scalar("SELECT last_bar_date FROM paper_account WHERE id = 1")
+
     def set_account(self, cash: float, last_bar_date: str | None) -> None:
         self.db.conn.execute("UPDATE paper_account SET cash = ?, last_bar_date = ? WHERE id = 1",
                              (cash, last_bar_date))

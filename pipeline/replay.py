@@ -13,6 +13,7 @@ from pathlib import Path
 
 from db import DB, trading
 from db import market as market_db
+from db.paper import PaperStore
 from pipeline.calendar import sessions
 from pipeline.collect import collect as run_collect
 from pipeline.config import Settings
@@ -35,9 +36,33 @@ def replay_dates(db: DB, days: int | None, start: str | None, end: str | None,
     return dates[-days:] if days else dates
 
 
+class ReplayRefused(Exception):
+    """The replay would act on dates this database has already moved past."""
+
+
+def last_processed(db: DB) -> str | None:
+    """The newest date this database has acted on: its last decision (``daily_metrics``) or
+    the last open the paper venue filled at."""
+    metrics = trading.metrics_series(db)
+    done = [d for d in (metrics[-1]["date"] if metrics else None, PaperStore(db).last_open()) if d]
+    return max(done) if done else None
+
+
+def refuse_done_dates(db: DB, dates: list[str]) -> None:
+    """Raise ``ReplayRefused`` when ``dates`` reach back to a date already processed: deciding
+    it again would place back-dated orders on positions and cash that have moved on."""
+    done = last_processed(db)
+    if done is not None and dates and dates[0] <= done:
+        raise ReplayRefused(
+            f"replay: this database has already processed up to {done}, so {dates[0]} cannot be "
+            f"replayed (its orders would be back-dated after the account moved on); replay the "
+            f"dates after {done} (--start), or start from a fresh database (qtx init --force)")
+
+
 def run_replay(db: DB, settings: Settings, dates: list[str], source: str | None = None,
                path: str | Path | None = None,
                progress: Callable[[int, int, str], None] | None = None) -> dict:
+    refuse_done_dates(db, dates)
     trades_before = trading.fill_count(db)
     per_day = []
     for n, d in enumerate(dates, start=1):

@@ -108,6 +108,40 @@ def test_two_connections_advancing_the_market_never_overwrite_cash(qtx_db, qtx_s
     other.close()
 
 
+def test_replaying_dates_already_processed_is_refused(tmp_path, run_cli):
+    """A replay of days the account has moved past would place back-dated orders: refused with
+    exit 2 and a message naming the last processed date; nothing is written.  Later days go on."""
+    from db import trading
+    from pipeline.replay import ReplayRefused, run_replay
+    from tests.paper_world import make_world
+
+    world = make_world(tmp_path, n_symbols=10)
+    world.db().close()
+    cfg = ["--config", world.config]
+    dates = world.dates
+    assert run_cli([*cfg, "collect", "--source", "csv", "--path", world.csv_dir])[0] == 0
+    code, _, err = run_cli([*cfg, "replay", "--start", dates[-6], "--end", dates[-3]])
+    assert code == 0, err
+    db = world.db()
+
+    def state():
+        return (db.query("SELECT * FROM paper_orders ORDER BY id"), db.query("SELECT * FROM orders ORDER BY id"),
+                db.query("SELECT id, date, symbol, side, status FROM signals ORDER BY id"), trading.fill_count(db))
+
+    before = state()
+    assert before[1], "the replay must have placed orders for the check to mean anything"
+    for args in (["--days", "4"], ["--start", dates[-8], "--end", dates[-5]], ["--start", dates[-3]]):
+        code, out, err = run_cli([*cfg, "replay", *args])
+        assert code == 2, (args, out)
+        assert f"already processed up to {dates[-3]}" in err, err
+    with pytest.raises(ReplayRefused):  # the pipeline function refuses too
+        run_replay(db, world.settings, [dates[-3], dates[-2]])
+    assert state() == before
+    code, _, err = run_cli([*cfg, "replay", "--start", dates[-2]])
+    assert code == 0, err
+    assert db.scalar("SELECT MAX(date) FROM daily_metrics") == dates[-1]
+
+
 def test_a_weekend_or_holiday_row_is_not_a_decision_date(qtx_db, qtx_settings):
     from pipeline.replay import replay_dates
     from pipeline.signal import decision_date
