@@ -16,7 +16,6 @@ from collections.abc import Callable
 # Opt in to PTB's timedelta retry_after now (the sender handles both forms), which also
 # silences its deprecation warning on every 429.
 os.environ.setdefault("PTB_TIMEDELTA", "1")
-from datetime import timedelta
 
 from telegram import BotCommand, Update
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, ExtBot
@@ -24,12 +23,10 @@ from telegram.request import HTTPXRequest
 
 from control import format as fmt
 from control import handlers
-from control.heartbeat import incidents, parse_ts
 from control.outbox_sender import OutboxSender
-from db import DB, open_db, readside
-from db import events as events_db
+from db import DB, open_db
 from db import telegram as telegram_db
-from pipeline import alerts
+from pipeline import monitor
 from pipeline.config import ConfigError, Settings, read_secret
 
 log = logging.getLogger("qtx.telegram")
@@ -136,18 +133,6 @@ def build_bot(settings: Settings, token: str) -> ExtBot:
     return ExtBot(token, rate_limiter=AIORateLimiter(max_retries=0), **kw)
 
 
-def expected_slots(settings: Settings, now) -> dict:
-    """Each watched stage's latest scheduled time at or before ``now`` (launchd schedule on
-    the market's trading days)."""
-    from pipeline.catchup import JOBS, last_expected_slot
-
-    stages = [j.stage for j in JOBS.get(settings.market, ())]
-    watch = settings.telegram.watch_stages
-    if watch is not None:
-        stages = [s for s in stages if s in watch]
-    return {s: last_expected_slot(settings.market, s, now, settings) for s in stages}
-
-
 async def _outbox_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     st: handlers.ListenerState = context.application.bot_data["qtx"]
     lock: asyncio.Lock = context.application.bot_data["outbox_lock"]
@@ -161,22 +146,9 @@ async def _outbox_job(context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 def check_stages(st: handlers.ListenerState) -> list:
-    """Record the heartbeat and queue an alert for each new stage incident."""
-    tg = st.settings.telegram
+    """Record the listener's heartbeat, then the pipeline's stage check (alerts once each)."""
     telegram_db.beat(st.db, os.getpid(), st.started_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
-    now = st.now()
-    created = parse_ts(st.db.meta().get("created_at"))
-    found = incidents(readside.runs_summary(st.db), expected_slots(st.settings, now),
-                      timedelta(minutes=tg.heartbeat_grace_minutes), now, created)
-    new = []
-    for inc in found:
-        level = "error" if inc.kind == "failed" else "warning"
-        if alerts.notify(st.db, "stage", level, f"{inc.stage} {inc.kind}", inc.message,
-                         dedup_key=inc.key) is not None:
-            events_db.record(st.db, "error" if inc.kind == "failed" else "warning",
-                             f"stage_{inc.kind}", inc.message, {"stage": inc.stage, "key": inc.key})
-            new.append(inc)
-    return new
+    return monitor.check_stages(st.db, st.settings, st.now())
 
 
 class _JobContext:  # what the job callbacks read from PTB's context, for a direct call

@@ -14,62 +14,22 @@
   adding one.
 * Bybit times are UTC, daily.
 
-Pure: imports nothing of qtx, the clock and zone are arguments.
+Pure: the clock and zone are arguments; the timetable itself is the market's
+(``pipeline.timetable``), read from there.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-MARKET_ZONES = {"krx": "Asia/Seoul", "bybit": "UTC"}
-WEEKDAYS = (1, 2, 3, 4, 5)  # ISO Monday..Friday (in the market's zone)
+from pipeline.timetable import JOBS, MARKET_ZONES, WEEKDAYS, Job, jobs_for
 
+__all__ = ["JOBS", "MARKET_ZONES", "WEEKDAYS", "Job", "calendar_entries", "jobs_for", "zone", "zone_warnings"]
 
-@dataclass(frozen=True)
-class Job:
-    stage: str
-    hour: int  # in the market's zone
-    minute: int
-    weekdays: tuple[int, ...] | None  # ISO weekdays in the market's zone; None: every day
-    args: tuple[str, ...] = ()
-
-
-# Times in the market's zone.  KRX: after the closing auction (15:30) for the day's bars and
-# decisions; before the opening auction (08:30-09:00) for reconcile and the orders.
-JOBS: dict[str, tuple[Job, ...]] = {
-    "krx": (
-        Job("collect", 15, 45, WEEKDAYS),
-        Job("signal", 16, 0, WEEKDAYS),
-        Job("report", 16, 15, WEEKDAYS, ("--send",)),
-        Job("reconcile", 8, 20, WEEKDAYS),
-        Job("execute", 8, 35, WEEKDAYS),
-        # Fill sync: the opening auction's fills within minutes, then during the session.
-        Job("sync", 9, 5, WEEKDAYS),
-        Job("sync", 11, 0, WEEKDAYS),
-        Job("sync", 15, 35, WEEKDAYS),
-    ),
-    # Bybit's daily candle closes at 00:00 UTC; orders just after fill near the next open.
-    "bybit": (
-        Job("collect", 0, 5, None),
-        Job("signal", 0, 10, None),
-        Job("reconcile", 0, 12, None),
-        Job("execute", 0, 15, None),
-        Job("sync", 0, 18, None),
-        Job("report", 0, 20, None, ("--send",)),
-    ),
-}
-
-
-def jobs_for(market: str) -> tuple[Job, ...]:
-    try:
-        return JOBS[market]
-    except KeyError:
-        raise ValueError(f"unknown market {market!r}") from None
 
 
 def local_zone_name() -> str | None:

@@ -11,9 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from control import auth, heartbeat
+from control import auth
 from control import format as fmt
 from control.outbox_sender import plan, split_html, u16
+from pipeline import monitor
 
 # -- splitting ----------------------------------------------------------------------------------
 
@@ -140,27 +141,27 @@ def _run(stage, outcome="ok", started="2026-11-22T00:05:00Z", rid=1, last_ok=Non
 def test_late_only_after_the_grace_and_once_per_slot():
     runs = [_run("collect")]
     slots = {"collect": SLOT}
-    assert heartbeat.incidents(runs, slots, GRACE, SLOT + timedelta(minutes=29)) == []
-    inc = heartbeat.incidents(runs, slots, GRACE, SLOT + timedelta(minutes=31))
+    assert monitor.incidents(runs, slots, GRACE, SLOT + timedelta(minutes=29)) == []
+    inc = monitor.incidents(runs, slots, GRACE, SLOT + timedelta(minutes=31))
     assert [(i.stage, i.kind) for i in inc] == [("collect", "late")]
-    later = heartbeat.incidents(runs, slots, GRACE, SLOT + timedelta(hours=5))
+    later = monitor.incidents(runs, slots, GRACE, SLOT + timedelta(hours=5))
     assert [i.key for i in later] == [i.key for i in inc]  # same incident, same dedup key
 
 
 def test_a_run_at_the_slot_is_not_late_and_before_baseline_nothing_is_expected():
     done = [_run("collect", started="2026-11-23T00:04:00Z")]  # launchd a minute early
-    assert heartbeat.incidents(done, {"collect": SLOT}, GRACE, SLOT + timedelta(hours=1)) == []
-    assert heartbeat.incidents([], {"collect": SLOT}, GRACE, SLOT + timedelta(hours=1),
+    assert monitor.incidents(done, {"collect": SLOT}, GRACE, SLOT + timedelta(hours=1)) == []
+    assert monitor.incidents([], {"collect": SLOT}, GRACE, SLOT + timedelta(hours=1),
                                baseline=SLOT + timedelta(minutes=1)) == []
-    never = heartbeat.incidents([], {"collect": SLOT}, GRACE, SLOT + timedelta(hours=1), baseline=SLOT)
+    never = monitor.incidents([], {"collect": SLOT}, GRACE, SLOT + timedelta(hours=1), baseline=SLOT)
     assert [i.kind for i in never] == ["late"] and "never" in never[0].message
 
 
 def test_each_failed_run_is_one_incident():
-    a = heartbeat.incidents([_run("signal", "failed", rid=3)], {}, GRACE, SLOT)
-    b = heartbeat.incidents([_run("signal", "failed", rid=4)], {}, GRACE, SLOT)
+    a = monitor.incidents([_run("signal", "failed", rid=3)], {}, GRACE, SLOT)
+    b = monitor.incidents([_run("signal", "failed", rid=4)], {}, GRACE, SLOT)
     assert [i.kind for i in a] == ["failed"] and a[0].key != b[0].key
-    assert heartbeat.incidents([_run("signal", "skipped", rid=5)], {}, GRACE, SLOT) == []
+    assert monitor.incidents([_run("signal", "skipped", rid=5)], {}, GRACE, SLOT) == []
 
 
 def test_stage_alert_escapes_the_message(qtx_db):

@@ -1,7 +1,10 @@
-"""Stage incidents from the ``runs`` table (pure: the caller passes rows, slots and clock).
+"""Stage monitoring: which stages failed or are late (``incidents``, pure: the caller passes
+rows, slots and clock), and ``check_stages``, which records the heartbeat and queues one alert
+per new incident.  The Telegram listener only schedules ``check_stages``; ``qtx doctor`` and
+the soak simulation read the same answers.
 
 - ``failed``: a stage's latest run ended in failure. One incident per failed run.
-- ``late``: a stage's latest scheduled slot (``launchd.schedule`` on the market's trading
+- ``late``: a stage's latest scheduled slot (``pipeline.timetable`` on the market's trading
   days, see ``pipeline.catchup.last_expected_slot``) passed more than ``grace`` ago and no
   successful run started since. One incident per missed slot; slots from before ``baseline``
   (when the database was created) are not expected.
@@ -73,3 +76,39 @@ def incidents(runs: Iterable[dict], slots: Mapping[str, datetime | None], grace:
                             f"{stage} was due at {local} and has not run successfully "
                             f"({since}; grace {int(grace.total_seconds() // 60)} min)"))
     return out
+
+
+def expected_slots(settings, now: datetime) -> dict[str, datetime | None]:
+    """Each watched stage's latest scheduled time at or before ``now`` (the timetable on the
+    market's trading days); ``telegram.watch_stages`` narrows the list."""
+    from pipeline.catchup import last_expected_slot
+    from pipeline.timetable import scheduled_stages
+
+    stages = scheduled_stages(settings.market)
+    watch = settings.telegram.watch_stages
+    if watch is not None:
+        stages = [s for s in stages if s in watch]
+    return {s: last_expected_slot(settings.market, s, now, settings) for s in stages}
+
+
+def current_incidents(db, settings, now: datetime) -> list[Incident]:
+    from db import readside
+
+    created = parse_ts(db.meta().get("created_at"))
+    return incidents(readside.runs_summary(db), expected_slots(settings, now),
+                     timedelta(minutes=settings.telegram.heartbeat_grace_minutes), now, created)
+
+
+def check_stages(db, settings, now: datetime) -> list[Incident]:
+    """Queue an alert (and an event) for each incident not alerted before; returns the new ones."""
+    from db import events as events_db
+    from pipeline import alerts
+
+    new = []
+    for inc in current_incidents(db, settings, now):
+        level = "error" if inc.kind == "failed" else "warning"
+        if alerts.notify(db, "stage", level, f"{inc.stage} {inc.kind}", inc.message,
+                         dedup_key=inc.key) is not None:
+            events_db.record(db, level, f"stage_{inc.kind}", inc.message, {"stage": inc.stage, "key": inc.key})
+            new.append(inc)
+    return new
