@@ -129,6 +129,11 @@ class Calendar(_Strict):
     late_open: dict[str, str] = Field(default_factory=dict)
 
 
+class Mcp(_Strict):
+    # ``qtx mcp``: the pause_buys / resume_buys tools exist only when this is true.
+    allow_control: bool = False
+
+
 class Settings(_Strict):
     market: Literal["krx", "bybit"] = "krx"
     mode: Literal["paper", "live"] = "paper"
@@ -144,6 +149,7 @@ class Settings(_Strict):
     bybit: Bybit = Field(default_factory=Bybit)
     kiwoom: Kiwoom = Field(default_factory=Kiwoom)
     calendar: Calendar = Field(default_factory=Calendar)
+    mcp: Mcp = Field(default_factory=Mcp)
 
     # Not part of the YAML: where the file was, so relative paths resolve against it.
     model_config = ConfigDict(extra="forbid")

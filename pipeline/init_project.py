@@ -79,6 +79,8 @@ COMMENTS: dict[str, str] = {
     "calendar": "KRX trading calendar adjustments",
     "calendar.extra_holidays": "one-off closures (YYYY-MM-DD) beyond the holidays package",
     "calendar.late_open": "date -> HH:MM for late opens, e.g. {'2026-11-19': '10:00'}",
+    "mcp": "qtx mcp, the AI assistant's read-only door (docs/openclaw.md)",
+    "mcp.allow_control": "true: also the pause_buys / resume_buys tools (recorded like /stop, /start)",
 }
 
 PROFILE_EXAMPLES = """\
