@@ -22,7 +22,7 @@ def _run(ctx: typer.Context, stage: str, asof: str | None, as_json: bool,
          fn: Callable[..., dict], render: Callable[[dict], None]) -> None:
     from cli.cmd_collect import check_date
     from pipeline.stage import StageBusy, run_stage
-    from pipeline.windows_gate import gate
+    from pipeline.windows_gate import StaleData, gate
 
     asof = check_date(asof)
     app_ctx = ctx_of(ctx)
@@ -42,6 +42,11 @@ def _run(ctx: typer.Context, stage: str, asof: str | None, as_json: bool,
         except StageBusy as e:
             err.print(str(e), highlight=False)
             result = {"status": "busy", "stage": stage, "reason": str(e)}
+        except StaleData as e:  # refused (run failed, operator alerted): exit 1
+            err.print(f"error: {e}", highlight=False, markup=False, soft_wrap=True)
+            if as_json:
+                emit_json(e.freshness.to_dict() | {"status": "stale", "stage": stage, "reason": str(e)})
+            raise typer.Exit(1) from None
         if as_json:
             emit_json(result)
         elif result.get("status") in ("skipped", "busy"):
@@ -72,7 +77,9 @@ def signal(
         if r.get("status") == "nothing_to_do":
             out.print(f"signal: nothing to do ({r['reason']})")
             return
-        t = Table(title=f"Signals for {r['date']}")
+        stated = (f" (as of {r['asof']}: the newest bars are of {r['date']})"
+                  if r.get("asof", r["date"]) != r["date"] else "")
+        t = Table(title=f"Signals for {r['date']}{stated}")
         for c in ("side", "symbol", "reason", "detail"):
             t.add_column(c)
         for s in r["sells"]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from db.core import DB
@@ -32,6 +34,16 @@ def market_dates(db: DB, end: str | None = None) -> list[str]:
         return [r[0] for r in db.conn.execute(
             "SELECT DISTINCT date FROM bars WHERE date <= ? ORDER BY date", (end,))]
     return [r[0] for r in db.conn.execute("SELECT DISTINCT date FROM bars ORDER BY date")]
+
+
+def newest_date(db: DB, end: str | None = None, keep: Callable[[str], bool] | None = None) -> str | None:
+    """The newest date with a bar, up to ``end``, that ``keep`` accepts (e.g. a trading day)."""
+    rows = db.conn.execute("SELECT DISTINCT date FROM bars WHERE date <= ? ORDER BY date DESC",
+                           (end or "9999-12-31",))
+    try:
+        return next((d for (d,) in rows if keep is None or keep(d)), None)
+    finally:
+        rows.close()
 
 
 def recent_bar_array(db: DB, end: str, per_symbol: int, keep_since: str | None = None) -> np.ndarray:

@@ -377,6 +377,35 @@ def window_gate(settings: Any, stage: str, asof: str | date | None = None,
     return v
 
 
+def expected_bar_date(market: str, now: datetime, conf: Any = None) -> date:
+    """The newest session whose daily bar must be stored by ``now``: the previous trading day's
+    (it has closed by now).  Today's own bar is not asked for: its collect may still be running."""
+    return previous_trading_day(market, market_date(market, now), conf)
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """Whether the stored bars are recent enough for a stage to decide on them."""
+
+    ok: bool
+    reason: str
+    newest: str | None  # the newest stored bar on a trading day, up to today
+    expected: str       # the bar that should be in by now
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def freshness(market: str, newest: str | None, now: datetime, conf: Any = None) -> Freshness:
+    """Judge the newest stored bar date against ``expected_bar_date``."""
+    expected = expected_bar_date(market, now, conf).isoformat()
+    if newest is not None and newest >= expected:
+        return Freshness(True, f"bars up to {newest} are in (the bar of {expected} is due)", newest, expected)
+    have = f"the newest bar is of {newest}" if newest else "no bars are stored"
+    return Freshness(False, f"stale data: {have}, but the bar of {expected} should be in by now",
+                     newest, expected)
+
+
 def trading_days(market: str, start: date, end: date, conf: Any = None) -> Iterable[date]:
     """Trading days in [start, end]."""
     c = calendar_conf(conf)

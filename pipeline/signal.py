@@ -32,11 +32,7 @@ from risk.portfolio import equity as portfolio_equity
 def decision_date(db: DB, asof: str | None, settings: Settings | None = None) -> str | None:
     """The newest bar date up to ``asof``; with ``settings``, the newest that is a trading day
     of the market (a weekend or holiday row in one file is not a decision date)."""
-    dates = market_db.market_dates(db, end=asof)
-    if settings is None:
-        return dates[-1] if dates else None
-    days = sessions(settings)
-    return next((d for d in reversed(dates) if days.is_session(d)), None)
+    return market_db.newest_date(db, asof, sessions(settings).is_session if settings else None)
 
 
 def held_positions(db: DB, market, t: str) -> list[Held]:
@@ -64,7 +60,8 @@ def risk_state(db: DB, settings: Settings, market, t: str, cash: float, held: li
 def run_signal(db: DB, settings: Settings, asof: str | None = None, broker=None) -> dict:
     t = decision_date(db, asof, settings)
     if t is None:
-        return {"status": "nothing_to_do", "reason": "no bars stored", "date": None}
+        return {"status": "nothing_to_do", "reason": "no bars stored", "date": None, "asof": asof,
+                "bar_date": None}
     broker = broker or make_broker(settings, db)
     strategy = strategy_of(settings)
     entries = [p["entry_date"] for p in trading.positions(db).values()]
@@ -105,7 +102,8 @@ def run_signal(db: DB, settings: Settings, asof: str | None = None, broker=None)
             "buy_blocked": int(state.buy_blocked), "size_multiplier": state.size_multiplier,
             "exposure": (state.equity - cash) / state.equity if state.equity else 0.0})
     return {
-        "status": "ok", "date": t, "new_signals": new,
+        # What it acted on: the bars of ``bar_date`` (the decision date), for ``asof``.
+        "status": "ok", "date": t, "asof": asof, "bar_date": t, "new_signals": new,
         "sells": [{"symbol": s.symbol, "qty": s.qty, "rule": s.rule} for s in sells],
         "buys": [{"symbol": c.symbol, "reason": c.reason, "strength": c.strength} for c in buys],
         "armed": [h.symbol for h, _ in arms],

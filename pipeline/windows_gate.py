@@ -1,6 +1,6 @@
 """Whether a stage may act now: the market window (and, under launchd, once per market date),
-or --asof for replays.  Thin on purpose: the rules live in ``pipeline.calendar`` and
-``pipeline.catchup``.
+or --asof for replays; and, for a stage that decides on the bars, whether they are fresh.
+Thin on purpose: the rules live in ``pipeline.calendar`` and ``pipeline.catchup``.
 
 ``$QTX_NOW`` (an ISO timestamp with its offset, e.g. ``2026-11-24T08:40:00+09:00``) makes the
 gate judge the window as if the wall clock said so: for dry checks of the schedule and tests.
@@ -12,11 +12,25 @@ import os
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from pipeline import catchup
+from db import market as market_db
+from pipeline import alerts, catchup
+from pipeline import calendar as cal
 from pipeline.config import ConfigError
 
 # Stages that only read and summarise: an operator may run them by hand at any hour.
 READ_ONLY = ("report",)
+# Stages that decide on the bars: run by the clock, they refuse bars older than the calendar
+# says they should have.  (``execute`` acts on a decision already made and expires a stale one.)
+NEEDS_FRESH_BARS = ("signal",)
+
+
+class StaleData(Exception):
+    """The newest stored bar is older than the bar the stage should have by now."""
+
+    def __init__(self, stage: str, fresh: cal.Freshness):
+        super().__init__(f"{stage} refused: {fresh.reason} (has collect run?)")
+        self.stage = stage
+        self.freshness = fresh
 
 
 def clock() -> datetime | None:
@@ -40,4 +54,22 @@ def gate(db, settings, stage: str, asof: str | None):
     verdict = catchup.stage_gate(db, settings, stage, asof, now=clock())
     if not verdict.ok and stage in READ_ONLY and not catchup.scheduled():
         return replace(verdict, ok=True, reason="manual run outside the window")
+    if verdict.ok and asof is None and stage in NEEDS_FRESH_BARS:
+        require_fresh_bars(db, settings, stage)
     return verdict
+
+
+def require_fresh_bars(db, settings, stage: str) -> cal.Freshness:
+    """Raise ``StaleData`` (after one alert per missing bar) when the newest stored trading-day
+    bar is older than the one the calendar says should be in by now.  An ``--asof`` run is not
+    checked: it states the bar it used instead."""
+    t = now()
+    today = cal.market_date(settings.market, t).isoformat()
+    newest = market_db.newest_date(db, today, cal.sessions(settings).is_session)
+    fresh = cal.freshness(settings.market, newest, t, settings)
+    if not fresh.ok:
+        alerts.error_alert(db, "stale_data", f"{stage} refused: {fresh.reason}",
+                           fresh.to_dict() | {"stage": stage},
+                           dedup_key=f"stale_data:{stage}:{fresh.expected}")
+        raise StaleData(stage, fresh)
+    return fresh
