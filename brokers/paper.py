@@ -29,7 +29,7 @@ from brokers.base import (
 )
 from brokers.fill_model import PendingOrder, fill_at_open
 from sennot.costs import Costs
-from sennot.numeric import on_lot_grid
+from sennot.numeric import on_lot_grid, same_qty
 
 
 def _now() -> str:
@@ -109,7 +109,7 @@ class PaperBroker:
         if not req.qty > 0:
             return "bad_quantity"
         lot = self._lot(req.symbol)
-        if abs(on_lot_grid(req.qty, lot) - req.qty) > 1e-9 * max(1.0, req.qty):
+        if not same_qty(on_lot_grid(req.qty, lot), req.qty):
             return "quantity_not_whole_lot"
         if not self.store.known_symbol(req.symbol):
             return "unknown_symbol"
@@ -117,7 +117,8 @@ class PaperBroker:
             held = self.store.holdings().get(req.symbol, {}).get("qty", 0.0)
             committed = sum(o["qty"] - o["filled_qty"] for o in self.store.open_orders()
                             if o["symbol"] == req.symbol and o["side"] == "SELL")
-            if req.qty > held - committed + 1e-12:
+            free = held - committed
+            if req.qty > free and not same_qty(req.qty, free):
                 return "insufficient_position"
         return None
 

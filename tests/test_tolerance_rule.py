@@ -12,7 +12,7 @@ PACKAGES = ("brokers", "risk", "pipeline", "sennot", "db", "control", "cli", "la
 # A float literal small enough to be a tolerance: 1e-6 .. 1e-15.
 TOLERANCE = re.compile(r"(?<![\w.])\d*\.?\d+e-(?:0?[6-9]|1[0-5])\b")
 # Sites whose owner is routing them through sennot.numeric (remove an entry when it is done).
-PENDING = {"brokers/paper.py": 2}
+PENDING: dict[str, int] = {}
 
 
 def _hits() -> dict[str, list[str]]:
