@@ -17,10 +17,9 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from brokers.base import BrokerError, MissingKeys
-from db import DB, DatabaseError, open_db
 from pipeline.config import ConfigError, Settings, load
 from pipeline.stage import StageBusy
+from pipeline.workspace import DB, BrokerError, DatabaseError, MissingKeys, open_database
 
 # Rich output for people goes to stdout; logs and progress to stderr.
 out = Console()
@@ -45,7 +44,7 @@ class AppContext:
     def db(self) -> DB:
         if self._db is None:
             s = self.settings
-            self._db = open_db(s.db_path, market=s.market, mode=s.mode)
+            self._db = open_database(s)
         return self._db
 
     def close(self) -> None:
