@@ -54,6 +54,7 @@ COMMAND_MODULES = [
     "cli.cmd_stages",
     "cli.cmd_telegram",
     "cli.cmd_launchd",
+    "cli.cmd_doctor",
 ]
 
 for _mod in COMMAND_MODULES:

@@ -20,6 +20,7 @@ COMMANDS = [
     ("positions", "open positions with stop and trailing levels"),
     ("analysis", "signals, approvals, win rates, exposure"),
     ("report", "the latest daily report"),
+    ("health", "qtx doctor: what is wrong and what to do"),
     ("help", "this list"),
 ]
 
@@ -176,6 +177,30 @@ def analysis(a: dict) -> str:
 
 def _rate(v) -> str:
     return "–" if v is None else f"{float(v) * 100:.0f}%"
+
+
+_HEALTH_ICON = {"ok": "✅", "warn": "⚠️", "fail": "❌", "skip": "➖"}
+
+
+def health(d: dict) -> str:
+    """``pipeline.doctor``'s report: problems first, each with what to do; the passing checks
+    on one line, so the answer stays short on a phone."""
+    n = d["counts"]
+    head = ("✅ <b>qtx health: all good</b>" if d["ok"] else
+            f"❌ <b>qtx health: {n['fail']} failed</b>")
+    lines = [head + f" ({n['ok']} ok, {n['warn']} warnings, {n['skip']} skipped)"]
+    for c in d["checks"]:
+        if c["status"] in ("fail", "warn"):
+            lines.append(f"{_HEALTH_ICON[c['status']]} <b>{e(c['name'])}</b>: {e(c['detail'])}")
+            if c.get("fix"):
+                lines.append(f"    → {e(c['fix'])}")
+    passed = [c["name"] for c in d["checks"] if c["status"] == "ok"]
+    if passed:
+        lines.append("✅ " + e(", ".join(passed)))
+    skipped = [f"{c['name']} ({c['detail']})" for c in d["checks"] if c["status"] == "skip"]
+    if skipped:
+        lines.append("➖ " + e("; ".join(skipped)))
+    return "\n".join(lines)
 
 
 def report_summary(s: dict, pos: list[dict]) -> str:

@@ -231,6 +231,16 @@ async def cmd_report(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
             await _send(context.bot, chat, unit.text)
 
 
+async def cmd_health(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """``qtx doctor`` from the phone.  It makes network calls (broker, getMe), so it runs in a
+    thread with its own database connection while the listener keeps answering."""
+    from pipeline.doctor import diagnose
+
+    st = state_of(context)
+    report = await asyncio.to_thread(diagnose, st.settings.config_path)
+    await _send(context.bot, update.effective_chat.id, fmt.health(report.to_dict()))
+
+
 async def cmd_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await _send(context.bot, update.effective_chat.id, fmt.help_text())
 
@@ -266,7 +276,7 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 HANDLERS = {"start": cmd_start, "stop": cmd_stop, "status": cmd_status,
             "positions": cmd_positions, "analysis": cmd_analysis, "report": cmd_report,
-            "help": cmd_help}
+            "health": cmd_health, "help": cmd_help}
 
 
 def install(app) -> None:

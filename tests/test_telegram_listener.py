@@ -59,7 +59,7 @@ def test_every_command_from_the_allowed_chat_is_answered(fake, settings):
     with running_listener(settings):
         assert fake.wait_for(lambda f: f.commands is not None)
         assert [c["command"] for c in fake.commands] == [
-            "start", "stop", "status", "positions", "analysis", "report", "help"]
+            "start", "stop", "status", "positions", "analysis", "report", "health", "help"]
         assert fake.method_count("getMe") >= 1 and fake.method_count("deleteWebhook") >= 1
 
         fake.push_command(CHAT, "/help")
