@@ -11,7 +11,7 @@ DEMO_CONFIG := $(DEMO_DIR)/qtx.yaml
 .PHONY: install test demo bench lint clean
 
 install: $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,mcp]'
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

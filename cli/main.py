@@ -55,6 +55,7 @@ COMMAND_MODULES = [
     "cli.cmd_telegram",
     "cli.cmd_launchd",
     "cli.cmd_doctor",
+    "cli.cmd_mcp",
 ]
 
 for _mod in COMMAND_MODULES:

@@ -12,7 +12,7 @@ from pipeline.config import ConfigError, from_dict
 COMMANDS = [
     ["status"], ["signal"], ["execute"], ["sync"], ["report"], ["reconcile"], ["backtest"], ["positions"],
     ["analysis"], ["collect", "--source", "csv", "--path", "."], ["replay"], ["telegram", "--drain"],
-    ["launchd", "print"], ["launchd", "catchup", "--dry-run"], ["doctor"],
+    ["launchd", "print"], ["launchd", "catchup", "--dry-run"], ["doctor"], ["mcp"],
 ]
 
 
