@@ -261,7 +261,10 @@ class SimulatedVenue(Protocol):
     """A venue that qtx moves itself (the paper broker): it fills at the opens of the bars
     the market has reached, when told the market reached them."""
 
-    def on_bars(self, upto: str) -> list[Fill]: ...
+    def on_bars(self, upto: str, complete: bool = True) -> list[Fill]:
+        """Fill at the opens of the trading days up to ``upto``; ``complete``: every bar up to
+        ``upto`` is in (a symbol without its bar had none), else wait for bars still to come."""
+        ...
 
 
 class AdapterStore(Protocol):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -13,12 +15,12 @@ from cli.main import app
 @app.command()
 def backtest(
     ctx: typer.Context,
-    start: str | None = typer.Option(None, "--start", help="First decision date (YYYY-MM-DD); earlier bars only warm up the indicators."),
-    end: str | None = typer.Option(None, "--end", help="Last decision date (YYYY-MM-DD); later bars are ignored."),
-    trades_out: str | None = typer.Option(None, "--trades-out", help="Write trades.csv (date,symbol,side,qty,price,fee,reason) here."),
-    equity_out: str | None = typer.Option(None, "--equity-out", help="Write equity.csv (date,cash,equity,drawdown,positions,buy_blocked,size_multiplier) here."),
-    chart: str | None = typer.Option(None, "--chart", help="Save an equity-and-drawdown chart as PNG here."),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON document."),
+    start: Annotated[str | None, typer.Option("--start", help="First decision date (YYYY-MM-DD); earlier bars only warm up the indicators.")] = None,
+    end: Annotated[str | None, typer.Option("--end", help="Last decision date (YYYY-MM-DD); later bars are ignored.")] = None,
+    trades_out: Annotated[str | None, typer.Option("--trades-out", help="Write trades.csv (date,symbol,side,qty,price,fee,reason) here.")] = None,
+    equity_out: Annotated[str | None, typer.Option("--equity-out", help="Write equity.csv (date,cash,equity,drawdown,positions,buy_blocked,size_multiplier) here.")] = None,
+    chart: Annotated[str | None, typer.Option("--chart", help="Save an equity-and-drawdown chart as PNG here.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON document.")] = False,
 ) -> None:
     """Run the Sennot rules and the risk layer over the stored bars.
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from contextlib import nullcontext
 from datetime import date
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -34,12 +35,12 @@ def _bad(value: str, option: str) -> None:
 @app.command()
 def collect(
     ctx: typer.Context,
-    source: str | None = typer.Option(
-        None, "--source", help="csv, or a market feed (default: the configured market's own feed)."),
-    path: Path | None = typer.Option(
-        None, "--path", help="With --source csv: a folder of <SYMBOL>.csv files (+ optional sectors.csv)."),
-    asof: str | None = typer.Option(None, "--asof", help="Act as of this date (YYYY-MM-DD): store nothing dated after it."),
-    as_json: bool = typer.Option(False, "--json", help="Print the import summary as one JSON document."),
+    source: Annotated[str | None, typer.Option(
+        "--source", help="csv, or a market feed (default: the configured market's own feed).")] = None,
+    path: Annotated[Path | None, typer.Option(
+        "--path", help="With --source csv: a folder of <SYMBOL>.csv files (+ optional sectors.csv).")] = None,
+    asof: Annotated[str | None, typer.Option("--asof", help="Act as of this date (YYYY-MM-DD): store nothing dated after it.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the import summary as one JSON document.")] = False,
 ) -> None:
     """Import daily bars: one collect stage run (locked, recorded in runs).
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -12,16 +13,16 @@ from cli.main import app
 
 @app.command()
 def init(
-    directory: Path = typer.Argument(Path("."), help="Folder for qtx.yaml and data/ (created if missing)."),
-    market: str = typer.Option("krx", "--market", help="krx or bybit."),
-    demo: bool = typer.Option(False, "--demo", help="Also load the synthetic sample market (36 symbols, ~3 years)."),
-    force: bool = typer.Option(False, "--force", help="Replace an existing qtx.yaml and DELETE its database."),
-    mode: str = typer.Option("paper", "--mode", help="paper, or live: writes qtx-live.yaml beside a paper "
-                             "qtx.yaml (its settings carried over) and creates the live database."),
-    max_order_notional: float | None = typer.Option(
-        None, "--max-order-notional", help="With --mode live (required): the largest notional one "
-        "order may have, in KRW (krx) or the quote coin (bybit)."),
-    as_json: bool = typer.Option(False, "--json", help="Print what was created as one JSON document."),
+    directory: Annotated[Path, typer.Argument(help="Folder for qtx.yaml and data/ (created if missing).")] = Path("."),
+    market: Annotated[str, typer.Option("--market", help="krx or bybit.")] = "krx",
+    demo: Annotated[bool, typer.Option("--demo", help="Also load the synthetic sample market (36 symbols, ~3 years).")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing qtx.yaml and DELETE its database.")] = False,
+    mode: Annotated[str, typer.Option("--mode", help="paper, or live: writes qtx-live.yaml beside a paper "
+                             "qtx.yaml (its settings carried over) and creates the live database.")] = "paper",
+    max_order_notional: Annotated[float | None, typer.Option(
+        "--max-order-notional", help="With --mode live (required): the largest notional one "
+        "order may have, in KRW (krx) or the quote coin (bybit).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print what was created as one JSON document.")] = False,
 ) -> None:
     """Write a commented qtx.yaml (every key at its default) and create the database.
 

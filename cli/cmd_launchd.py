@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from datetime import date
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -99,14 +100,14 @@ def _commands(title: str, cmds: list[str]) -> None:
 @launchd_app.command("print")
 def print_cmd(
     ctx: typer.Context,
-    daemon: bool = typer.Option(True, "--daemon/--agent", help=DAEMON_HELP),
-    tz: str | None = typer.Option(None, "--tz", help=TZ_HELP),
-    qtx: str | None = typer.Option(None, "--qtx", help=QTX_HELP),
-    env_file: str | None = typer.Option(None, "--env-file", help=ENV_HELP),
-    no_env_file: bool = typer.Option(False, "--no-env-file", help="Do not reference a secrets file."),
-    user: str | None = typer.Option(None, "--user", help=USER_HELP),
-    dir_: str | None = typer.Option(None, "--dir", help="Show paths in this directory."),
-    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+    daemon: Annotated[bool, typer.Option("--daemon/--agent", help=DAEMON_HELP)] = True,
+    tz: Annotated[str | None, typer.Option("--tz", help=TZ_HELP)] = None,
+    qtx: Annotated[str | None, typer.Option("--qtx", help=QTX_HELP)] = None,
+    env_file: Annotated[str | None, typer.Option("--env-file", help=ENV_HELP)] = None,
+    no_env_file: Annotated[bool, typer.Option("--no-env-file", help="Do not reference a secrets file.")] = False,
+    user: Annotated[str | None, typer.Option("--user", help=USER_HELP)] = None,
+    dir_: Annotated[str | None, typer.Option("--dir", help="Show paths in this directory.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """Show the plists `install` would write (nothing is written), the warnings about the
     Mac's time zone, and the launchctl commands."""
@@ -132,15 +133,15 @@ def print_cmd(
 @launchd_app.command("install")
 def install_cmd(
     ctx: typer.Context,
-    daemon: bool = typer.Option(True, "--daemon/--agent", help=DAEMON_HELP),
-    dir_: str | None = typer.Option(
-        None, "--dir", help="Write here instead of /Library/LaunchDaemons or ~/Library/LaunchAgents."),
-    tz: str | None = typer.Option(None, "--tz", help=TZ_HELP),
-    qtx: str | None = typer.Option(None, "--qtx", help=QTX_HELP),
-    env_file: str | None = typer.Option(None, "--env-file", help=ENV_HELP),
-    no_env_file: bool = typer.Option(False, "--no-env-file", help="Do not reference a secrets file."),
-    user: str | None = typer.Option(None, "--user", help=USER_HELP),
-    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+    daemon: Annotated[bool, typer.Option("--daemon/--agent", help=DAEMON_HELP)] = True,
+    dir_: Annotated[str | None, typer.Option(
+        "--dir", help="Write here instead of /Library/LaunchDaemons or ~/Library/LaunchAgents.")] = None,
+    tz: Annotated[str | None, typer.Option("--tz", help=TZ_HELP)] = None,
+    qtx: Annotated[str | None, typer.Option("--qtx", help=QTX_HELP)] = None,
+    env_file: Annotated[str | None, typer.Option("--env-file", help=ENV_HELP)] = None,
+    no_env_file: Annotated[bool, typer.Option("--no-env-file", help="Do not reference a secrets file.")] = False,
+    user: Annotated[str | None, typer.Option("--user", help=USER_HELP)] = None,
+    json_out: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """Write the plists (0644) for the configured market and mode, remove stale ones of the same
     market and mode, create the logs directory, and print the exact launchctl bootstrap/bootout
@@ -176,10 +177,10 @@ def install_cmd(
 @launchd_app.command("uninstall")
 def uninstall_cmd(
     ctx: typer.Context,
-    daemon: bool = typer.Option(True, "--daemon/--agent", help=DAEMON_HELP),
-    dir_: str | None = typer.Option(None, "--dir", help="Remove from this directory instead."),
-    user: str | None = typer.Option(None, "--user", help=USER_HELP),
-    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+    daemon: Annotated[bool, typer.Option("--daemon/--agent", help=DAEMON_HELP)] = True,
+    dir_: Annotated[str | None, typer.Option("--dir", help="Remove from this directory instead.")] = None,
+    user: Annotated[str | None, typer.Option("--user", help=USER_HELP)] = None,
+    json_out: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """Remove this market and mode's plists and print the launchctl bootout commands that
     unload the jobs (run them too: removing a file does not stop a loaded job)."""
@@ -206,8 +207,8 @@ def uninstall_cmd(
 @launchd_app.command("catchup")
 def catchup_cmd(
     ctx: typer.Context,
-    dry_run: bool = typer.Option(False, "--dry-run", help="Only say which stages would run."),
-    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say which stages would run.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """Run the scheduled stages missed during downtime that are still useful, in order
     (reconcile before execute), each as its own `qtx <stage>` so each keeps its lock and

@@ -6,6 +6,7 @@ Each is a few lines over its pipeline function, run under the stage lock with a 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -65,8 +66,8 @@ def _summary_line(r: dict) -> str:
 @app.command()
 def signal(
     ctx: typer.Context,
-    asof: str | None = typer.Option(None, "--asof", help=ASOF_HELP),
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    asof: Annotated[str | None, typer.Option("--asof", help=ASOF_HELP)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """Decide for the latest stored bar (or --asof): exits for held positions, entries for
     flat symbols, with reasons and strength, into `signals`; the day's equity, drawdown and
@@ -97,9 +98,9 @@ def signal(
 @app.command()
 def execute(
     ctx: typer.Context,
-    asof: str | None = typer.Option(None, "--asof", help=ASOF_HELP),
-    yes: bool = typer.Option(False, "--yes", help="Confirm the first live run of this database without a prompt."),
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    asof: Annotated[str | None, typer.Option("--asof", help=ASOF_HELP)] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm the first live run of this database without a prompt.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """Vet the pending signals with the risk guard (every verdict and reason recorded), write
     each order intent with a deterministic client order id, then send it to the broker and
@@ -148,8 +149,8 @@ def confirm_live(s, yes: bool) -> None:
 @app.command("sync")
 def sync_fills(
     ctx: typer.Context,
-    asof: str | None = typer.Option(None, "--asof", help=ASOF_HELP),
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    asof: Annotated[str | None, typer.Option("--asof", help=ASOF_HELP)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """Fill sync: record the broker's new fills (each queues a Telegram fill alert) and the
     states of qtx's open orders. launchd runs it after the opening auction and during the
@@ -165,10 +166,10 @@ def sync_fills(
 @app.command()
 def report(
     ctx: typer.Context,
-    asof: str | None = typer.Option(None, "--asof", help=ASOF_HELP),
-    send: bool = typer.Option(False, "--send", help="Also queue the report (chart included) for Telegram."),
-    chart: str | None = typer.Option(None, "--chart", help="Where to save the equity chart PNG (default: next to the database, reports/)."),
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    asof: Annotated[str | None, typer.Option("--asof", help=ASOF_HELP)] = None,
+    send: Annotated[bool, typer.Option("--send", help="Also queue the report (chart included) for Telegram.")] = False,
+    chart: Annotated[str | None, typer.Option("--chart", help="Where to save the equity chart PNG (default: next to the database, reports/).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """The daily report from the database: equity, day and total P&L, drawdown, positions
     with P&L, the day's fills, signals approved and rejected with reasons, the risk state, and
@@ -188,9 +189,9 @@ def report(
 @app.command()
 def reconcile(
     ctx: typer.Context,
-    asof: str | None = typer.Option(None, "--asof", help=ASOF_HELP),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Only show the differences; change nothing."),
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    asof: Annotated[str | None, typer.Option("--asof", help=ASOF_HELP)] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show the differences; change nothing.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """Compare the broker's open orders, fills and positions with the database; record the
     fills the database missed, close orders the broker no longer has, and block new BUYs (with
@@ -218,12 +219,12 @@ def reconcile(
 @app.command()
 def replay(
     ctx: typer.Context,
-    days: int | None = typer.Option(None, "--days", min=1, help="Only the last N decision dates of the range."),
-    start: str | None = typer.Option(None, "--start", help="First date to replay (YYYY-MM-DD)."),
-    end: str | None = typer.Option(None, "--end", help="Last date to replay (YYYY-MM-DD)."),
-    source: str | None = typer.Option(None, "--source", help="Collect each day from this source first (e.g. csv); default: use the stored bars."),
-    path: str | None = typer.Option(None, "--path", help="With --source csv: the folder of <SYMBOL>.csv files."),
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    days: Annotated[int | None, typer.Option("--days", min=1, help="Only the last N decision dates of the range.")] = None,
+    start: Annotated[str | None, typer.Option("--start", help="First date to replay (YYYY-MM-DD).")] = None,
+    end: Annotated[str | None, typer.Option("--end", help="Last date to replay (YYYY-MM-DD).")] = None,
+    source: Annotated[str | None, typer.Option("--source", help="Collect each day from this source first (e.g. csv); default: use the stored bars.")] = None,
+    path: Annotated[str | None, typer.Option("--path", help="With --source csv: the folder of <SYMBOL>.csv files.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """Run the daily pipeline (collect, signal, execute) as of each past decision date in turn,
     as launchd would have, each stage locked and recorded in runs. Over stored bars it gives

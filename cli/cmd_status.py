@@ -3,6 +3,8 @@ Telegram's /status, /positions and /analysis show, from the same service layer).
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 from rich.table import Table
 
@@ -13,7 +15,7 @@ from cli.main import app
 @app.command()
 def status(
     ctx: typer.Context,
-    as_json: bool = typer.Option(False, "--json", help="Print the status as one JSON document."),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the status as one JSON document.")] = False,
 ) -> None:
     """Show the config in use, market, mode, profile, database, stored bars and last runs."""
     from pipeline.service import status as build_status  # + switches, metrics, orders, listener
@@ -88,8 +90,8 @@ def _pct(v) -> str:
 @app.command("positions")
 def positions_cmd(
     ctx: typer.Context,
-    asof: str | None = typer.Option(None, "--asof", help="Value at this date's closes (YYYY-MM-DD)."),
-    json_out: bool = typer.Option(False, "--json", help="Print one JSON document instead of a table."),
+    asof: Annotated[str | None, typer.Option("--asof", help="Value at this date's closes (YYYY-MM-DD).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document instead of a table.")] = False,
 ) -> None:
     """Open positions: quantity, average and last price, P&L, days held, stop / trailing levels
     (what Telegram's /positions shows)."""
@@ -117,9 +119,9 @@ def positions_cmd(
 @app.command("analysis")
 def analysis_cmd(
     ctx: typer.Context,
-    days: int = typer.Option(30, "--days", min=1, help="Look back this many calendar days."),
-    asof: str | None = typer.Option(None, "--asof", help="End date (default: the latest bar)."),
-    json_out: bool = typer.Option(False, "--json", help="Print one JSON document instead of tables."),
+    days: Annotated[int, typer.Option("--days", min=1, help="Look back this many calendar days.")] = 30,
+    asof: Annotated[str | None, typer.Option("--asof", help="End date (default: the latest bar).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")] = False,
 ) -> None:
     """Sennot summary (Telegram's /analysis): signals by rule, approval rate and rejections by
     reason, win rate and average return by entry rule, exposure by sector, trend-filter share."""

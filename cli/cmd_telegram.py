@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import threading
+from typing import Annotated
 
 import typer
 
@@ -16,11 +17,11 @@ from pipeline.config import ConfigError
 @app.command("telegram")
 def telegram_cmd(
     ctx: typer.Context,
-    drain: bool = typer.Option(
-        False, "--drain", "--once",
+    drain: Annotated[bool, typer.Option(
+        "--drain", "--once",
         help="Deliver every queued message (waiting out Telegram's rate limits), then exit. "
-             "For cron or after an outage; does not read commands."),
-    json_out: bool = typer.Option(False, "--json", help="With --drain: print the counts as JSON."),
+             "For cron or after an outage; does not read commands.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="With --drain: print the counts as JSON.")] = False,
 ) -> None:
     """Run the Telegram listener: answers /start /stop /status /positions /analysis /report
     /help from the allowed chats only, delivers the outbox in order, and alerts when a stage

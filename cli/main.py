@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from typing import Annotated
 
 import typer
 
@@ -26,11 +27,11 @@ app = typer.Typer(
 @app.callback()
 def _root(
     ctx: typer.Context,
-    config: str | None = typer.Option(
-        None, "--config", "-c", help="Path to qtx.yaml (default: $QTX_CONFIG, then ./qtx.yaml).",
+    config: Annotated[str | None, typer.Option(
+        "--config", "-c", help="Path to qtx.yaml (default: $QTX_CONFIG, then ./qtx.yaml).",
         envvar=None,
-    ),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging on stderr."),
+    )] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging on stderr.")] = False,
 ) -> None:
     setup_logging(verbose)
     ctx.obj = AppContext(config_path=config)

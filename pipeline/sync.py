@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from brokers.base import Fill, OrderState
+from brokers.base import Fill, OrderState, SimulatedVenue
 from db import DB, trading
 from db import events as events_db
 from pipeline import alerts
@@ -23,7 +23,7 @@ def advance_market(broker, upto: str | None, complete: bool = False) -> list[Fil
     ``complete``: every bar up to ``upto`` is in (the stage deciding as of ``upto`` says so), and
     a symbol without its bar on a trading day had none.  Otherwise (after a collect, before a
     session's bars exist) the venue waits for bars that may still come: ``PaperBroker.on_bars``."""
-    if upto and hasattr(broker, "on_bars"):
+    if upto and isinstance(broker, SimulatedVenue):
         return broker.on_bars(upto, complete=complete)
     return []
 
