@@ -147,16 +147,6 @@ def scheduled() -> bool:
     return os.environ.get("QTX_LAUNCHD") == "1"
 
 
-def stage_gate(db: Any, settings: Any, stage: str, asof: str | None = None,
-               now: datetime | None = None, once: bool | None = None) -> cal.WindowVerdict:
-    """``window_gate`` with the database: with ``once`` (default: when launchd started us) a
-    date the stage already acted for is refused, so a missed run is caught up exactly once and
-    twin schedule entries (DST, late opens) act once.  Manual runs may repeat a date."""
-    once = scheduled() if once is None else once
-    last = last_done_date(db, settings, stage) if (once and asof is None) else None
-    return cal.window_gate(settings, stage, asof, now, last_done=last)
-
-
 def run_catchup(settings: Any, qtx: str, now: datetime | None = None, dry_run: bool = False,
                 runner: Any = None) -> dict:
     """Run the missed stages that are still useful, in order, each as ``qtx <stage>`` (so each

@@ -1,6 +1,7 @@
 """Whether a stage may act now: the market window (and, under launchd, once per market date),
 or --asof for replays; and, for a stage that decides on the bars, whether they are fresh.
-Thin on purpose: the rules live in ``pipeline.calendar`` and ``pipeline.catchup``.
+The one gate (``gate``): the rules live in ``pipeline.calendar`` (pure) and what was already
+done in ``pipeline.catchup``.
 
 ``$QTX_NOW`` (an ISO timestamp with its offset, e.g. ``2026-11-24T08:40:00+09:00``) makes the
 gate judge the window as if the wall clock said so: for dry checks of the schedule and tests.
@@ -49,21 +50,31 @@ def now() -> datetime:
     return clock() or datetime.now(UTC)
 
 
-def gate(db, settings, stage: str, asof: str | None):
-    """The verdict (``ok``, ``reason``, ``asof``) for running ``stage`` now or as of ``asof``."""
-    verdict = catchup.stage_gate(db, settings, stage, asof, now=clock())
+def gate(db, settings, stage: str, asof: str | None, *, at: datetime | None = None,
+         once: bool | None = None):
+    """The one gate every stage passes: the verdict (``ok``, ``reason``, ``asof``) for running
+    ``stage`` now (``at``, default the clock) or as of ``asof``.
+
+    The rule is the calendar's (``calendar.window_gate``, pure).  With ``once`` (default: when
+    launchd started us) a date the stage already acted for is refused, so a missed run is caught
+    up exactly once and twin schedule entries (DST, late opens) act once; manual runs may repeat
+    a date.  A read-only stage run by hand may act outside its window; a deciding stage run by
+    the clock refuses stale bars (``StaleData``)."""
+    once = catchup.scheduled() if once is None else once
+    last = catchup.last_done_date(db, settings, stage) if (once and asof is None) else None
+    verdict = cal.window_gate(settings, stage, asof, at or clock(), last_done=last)
     if not verdict.ok and stage in READ_ONLY and not catchup.scheduled():
         return replace(verdict, ok=True, reason="manual run outside the window")
     if verdict.ok and asof is None and stage in NEEDS_FRESH_BARS:
-        require_fresh_bars(db, settings, stage)
+        require_fresh_bars(db, settings, stage, at)
     return verdict
 
 
-def require_fresh_bars(db, settings, stage: str) -> cal.Freshness:
+def require_fresh_bars(db, settings, stage: str, at: datetime | None = None) -> cal.Freshness:
     """Raise ``StaleData`` (after one alert per missing bar) when the newest stored trading-day
     bar is older than the one the calendar says should be in by now.  An ``--asof`` run is not
     checked: it states the bar it used instead."""
-    t = now()
+    t = at or now()
     today = cal.market_date(settings.market, t).isoformat()
     newest = market_db.newest_date(db, today, cal.sessions(settings).is_session)
     fresh = cal.freshness(settings.market, newest, t, settings)

@@ -248,17 +248,23 @@ def test_must_reconcile_first_reads_the_runs_table(qtx_db):
     assert not catchup.must_reconcile_first(qtx_db, now)
 
 
-def test_stage_gate_refuses_a_date_already_done_only_for_scheduled_runs(qtx_db, qtx_settings):
+def test_the_gate_refuses_a_date_already_done_only_for_scheduled_runs(qtx_db, qtx_settings):
+    from pipeline.windows_gate import gate
+
     # A scheduled collect ran Wednesday 23 Sep at 15:46 without --asof.
     _add_run(qtx_db, "collect", kst(2026, 9, 23, 15, 46))
     _add_run(qtx_db, "collect", kst(2026, 9, 23, 16, 46), outcome="skipped")
     assert catchup.last_done_date(qtx_db, qtx_settings, "collect") == date(2026, 9, 23)
     holiday = kst(2026, 9, 24, 15, 45)
-    v = catchup.stage_gate(qtx_db, qtx_settings, "collect", now=holiday, once=True)
+    v = gate(qtx_db, qtx_settings, "collect", None, at=holiday, once=True)
     assert not v.ok and "already done" in v.reason
-    assert catchup.stage_gate(qtx_db, qtx_settings, "collect", now=holiday, once=False).ok
-    # Nothing done yet for the Wednesday: the one catch-up acts.
-    assert catchup.stage_gate(qtx_db, qtx_settings, "signal", now=holiday, once=True).ok
+    assert gate(qtx_db, qtx_settings, "collect", None, at=holiday, once=False).ok
+    # Nothing done yet for the Wednesday: the one catch-up passes the window check (and then,
+    # with no bars stored, refuses to decide on stale data).
+    from pipeline.windows_gate import StaleData
+
+    with pytest.raises(StaleData):
+        gate(qtx_db, qtx_settings, "signal", None, at=holiday, once=True)
 
 
 def test_run_catchup_runs_missed_stages_in_order_and_queues_the_gap(qtx_db, qtx_settings):
