@@ -8,7 +8,7 @@ QTX := $(BIN)/qtx
 DEMO_DIR ?= demo
 DEMO_CONFIG := $(DEMO_DIR)/qtx.yaml
 
-.PHONY: install test demo bench lint clean
+.PHONY: install test demo bench lint clean soak
 
 install: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev,mcp]'
@@ -31,6 +31,13 @@ demo:
 	$(QTX) --config $(DEMO_CONFIG) report --chart $(DEMO_DIR)/equity.png
 	$(QTX) --config $(DEMO_CONFIG) positions
 	$(QTX) --config $(DEMO_CONFIG) status
+
+# An unattended month, simulated (docs/operations.md): the launchd schedule over DAYS trading
+# days with faults drawn from SEED; the summary goes to $(SOAK_DIR) (default: the temp folder).
+DAYS ?= 30
+SEED ?= 1
+soak:
+	SOAK_DIR="$(SOAK_DIR)" $(BIN)/python -m tests.soak --days $(DAYS) --seed $(SEED)
 
 bench:
 	$(BIN)/python -m benchmarks
