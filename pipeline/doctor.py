@@ -338,7 +338,7 @@ def _broker_error(venue: str, e: Exception, mode: str) -> Check:
     name = type(e).__name__
     if isinstance(e, MissingKeys):
         status = FAIL if mode == "live" else WARN
-        return Check("broker", status, f"{venue}: {e}",
+        return Check("broker", status, str(e),  # names the venue and the variables
                      "put the keys in the secrets file" + ("" if mode == "live" else
                                                            ", or collect with --source csv"))
     if name == "IpNotAllowed":
