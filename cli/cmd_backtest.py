@@ -9,10 +9,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from cli.common import ctx_of, emit_json, err, guarded, out
-from cli.main import app
 
 
-@app.command()
 def backtest(
     ctx: typer.Context,
     start: Annotated[str | None, typer.Option("--start", help="First decision date (YYYY-MM-DD); earlier bars only warm up the indicators.")] = None,

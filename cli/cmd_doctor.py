@@ -8,17 +8,17 @@ import typer
 from rich.table import Table
 
 from cli.common import EXIT_FAILED, EXIT_OK, ctx_of, emit_json, guarded, out
-from cli.main import app
 
 STYLE = {"ok": "green", "warn": "yellow", "fail": "bold red", "skip": "dim"}
 
 
-@app.command()
 def doctor(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON document.")] = False,
 ) -> None:
-    """Check the config, clock and time zone, secrets (names only, never values), the broker
+    """Check everything an unattended machine needs and say what to do about each problem.
+
+    The config, clock and time zone, secrets (names only, never values), the broker
     (read-only calls) and its keys, the Telegram token and allowed chats, the launchd jobs (macOS),
     the database (integrity, WAL, free disk), each stage's last run and lateness, and data
     freshness; say what to do about each problem. Exit 0 when nothing failed, 1 otherwise; 2

@@ -10,18 +10,17 @@ from typing import Annotated
 import typer
 
 from cli.common import EXIT_FAILED, EXIT_USAGE, ctx_of, emit_json, err, fail, guarded, out
-from cli.main import app
 
 launchd_app = typer.Typer(
-    help=("The macOS schedule: launchd jobs for the configured market and mode (the five stages "
+    help=("The macOS schedule.\n\nlaunchd jobs for the configured market and mode (the five stages "
           "at their market times converted to the Mac's zone, the Telegram listener kept alive, "
           "and a catch-up job run at boot). Daemons (--daemon, the default) start at boot "
           "without a login and are recommended for an unattended Mac; agents (--agent) start "
           "after the user logs in. qtx writes the plists and prints the launchctl commands; it "
           "never runs launchctl itself."),
     no_args_is_help=True,
+    rich_markup_mode=None,  # plain click help, like the root (cli.main)
 )
-app.add_typer(launchd_app, name="launchd")
 
 DAEMON_HELP = "LaunchDaemons (boot, no login; the default) or LaunchAgents (after login)."
 TZ_HELP = "The Mac's time zone to convert to (IANA name; default: the system's)."

@@ -5,16 +5,15 @@ from __future__ import annotations
 import typer
 
 from cli.common import EXIT_USAGE, ctx_of, fail, guarded
-from cli.main import app
 
 INSTALL_HINT = ("qtx mcp needs the optional MCP extra, which is not installed: run "
                 "`pip install -e '.[mcp]'` in the qtx checkout (make install includes it)")
 
 
-@app.command("mcp")
 def mcp_cmd(ctx: typer.Context) -> None:
-    """Serve the Model Context Protocol on stdin/stdout for an AI assistant (OpenClaw, Claude,
-    ...): read-only tools (status, positions, analysis, latest_report, recent_events,
+    """Serve the Model Context Protocol on stdin/stdout for an AI assistant.
+
+    For OpenClaw, Claude, ...: read-only tools (status, positions, analysis, latest_report, recent_events,
     recent_runs, doctor) with JSON results. pause_buys / resume_buys exist only with
     `mcp.allow_control: true`. Nothing that places or cancels orders is exposed. The client
     starts this command; see docs/openclaw.md."""

@@ -12,7 +12,6 @@ import typer
 from rich.table import Table
 
 from cli.common import ctx_of, emit_json, err, guarded, out
-from cli.main import app
 
 ASOF_HELP = ("Act as of this market date (YYYY-MM-DD), as if the clock said so; replays and "
              "tests drive the pipeline day by day with it. Default: the current market date.")
@@ -63,13 +62,14 @@ def _summary_line(r: dict) -> str:
     return ", ".join(f"{k}={r[k]}" for k in keys if r.get(k) is not None)
 
 
-@app.command()
 def signal(
     ctx: typer.Context,
     asof: Annotated[str | None, typer.Option("--asof", help=ASOF_HELP)] = None,
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
-    """Decide for the latest stored bar (or --asof): exits for held positions, entries for
+    """Decide for the latest stored bar (or --asof).
+
+    Exits for held positions, entries for
     flat symbols, with reasons and strength, into `signals`; the day's equity, drawdown and
     risk state into `daily_metrics`. Rerunning for the same date changes nothing."""
     from pipeline.signal import run_signal
@@ -95,18 +95,18 @@ def signal(
     _run(ctx, "signal", asof, as_json, lambda db, s, a: run_signal(db, s, a), render)
 
 
-@app.command()
 def execute(
     ctx: typer.Context,
     asof: Annotated[str | None, typer.Option("--asof", help=ASOF_HELP)] = None,
     yes: Annotated[bool, typer.Option("--yes", help="Confirm the first live run of this database without a prompt.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
-    """Vet the pending signals with the risk guard (every verdict and reason recorded), write
-    each order intent with a deterministic client order id, then send it to the broker and
-    record the outcome. SELLs always pass; BUYs are blocked by /stop or a reconcile mismatch.
-    Safe to rerun or to run after a crash: an order is looked up by its id before it is sent,
-    never sent twice."""
+    """Vet the pending signals with the risk guard and send the approved orders.
+
+    Every verdict and reason is recorded; each approved signal gets an order intent with a
+    deterministic client order id, then is sent to the broker and its outcome recorded. SELLs
+    always pass; BUYs are blocked by /stop or a reconcile mismatch. Safe to rerun or to run
+    after a crash: an order is looked up by its id before it is sent, never sent twice."""
     from pipeline.execute import describe
 
     def render(r: dict) -> None:
@@ -146,14 +146,14 @@ def confirm_live(s, yes: bool) -> None:
         fail("live trading not confirmed", EXIT_USAGE)
 
 
-@app.command("sync")
 def sync_fills(
     ctx: typer.Context,
     asof: Annotated[str | None, typer.Option("--asof", help=ASOF_HELP)] = None,
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
-    """Fill sync: record the broker's new fills (each queues a Telegram fill alert) and the
-    states of qtx's open orders. launchd runs it after the opening auction and during the
+    """Record the broker's new fills and the states of qtx's open orders.
+
+    Each new fill queues a Telegram fill alert. launchd runs it after the opening auction and during the
     session (KRX 09:05, 11:00, 15:35; Bybit after execute); a rerun records nothing twice."""
     from pipeline.sync import run_fill_sync
 
@@ -163,7 +163,6 @@ def sync_fills(
     _run(ctx, "sync", asof, as_json, run_fill_sync, render)
 
 
-@app.command()
 def report(
     ctx: typer.Context,
     asof: Annotated[str | None, typer.Option("--asof", help=ASOF_HELP)] = None,
@@ -171,7 +170,9 @@ def report(
     chart: Annotated[str | None, typer.Option("--chart", help="Where to save the equity chart PNG (default: next to the database, reports/).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
-    """The daily report from the database: equity, day and total P&L, drawdown, positions
+    """The daily report and equity chart.
+
+    From the database: equity, day and total P&L, drawdown, positions
     with P&L, the day's fills, signals approved and rejected with reasons, the risk state, and
     an equity chart (PNG)."""
     from pipeline.report import run_report, to_text
@@ -186,14 +187,15 @@ def report(
     _run(ctx, "report", asof, as_json, lambda db, s, a: run_report(db, s, a, send=send, chart_path=chart), render)
 
 
-@app.command()
 def reconcile(
     ctx: typer.Context,
     asof: Annotated[str | None, typer.Option("--asof", help=ASOF_HELP)] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show the differences; change nothing.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
-    """Compare the broker's open orders, fills and positions with the database; record the
+    """Compare the broker with the database and repair what differs.
+
+    The broker's open orders, fills and positions against the database: record the
     fills the database missed, close orders the broker no longer has, and block new BUYs (with
     an alert) while a difference remains that cannot be explained."""
     from pipeline.reconcile import run_reconcile
@@ -216,7 +218,6 @@ def reconcile(
     _run(ctx, "reconcile", asof, as_json, lambda db, s, a: run_reconcile(db, s, a, dry_run=dry_run), render)
 
 
-@app.command()
 def replay(
     ctx: typer.Context,
     days: Annotated[int | None, typer.Option("--days", min=1, help="Only the last N decision dates of the range.")] = None,
@@ -226,8 +227,9 @@ def replay(
     path: Annotated[str | None, typer.Option("--path", help="With --source csv: the folder of <SYMBOL>.csv files.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
-    """Run the daily pipeline (collect, signal, execute) as of each past decision date in turn,
-    as launchd would have, each stage locked and recorded in runs. Over stored bars it gives
+    """Run the daily pipeline as of each past decision date in turn.
+
+    Collect, signal and execute, as launchd would have, each stage locked and recorded in runs. Over stored bars it gives
     the trades a backtest of the same window gives; use it for demos, backfills and checks."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 

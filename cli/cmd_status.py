@@ -9,15 +9,17 @@ import typer
 from rich.table import Table
 
 from cli.common import ctx_of, emit_json, guarded, out
-from cli.main import app
 
 
-@app.command()
 def status(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print the status as one JSON document.")] = False,
 ) -> None:
-    """Show the config in use, market, mode, profile, database, stored bars and last runs."""
+    """Show the config, database, stored bars, trading state and last runs.
+
+    The config in use, market, mode, profile, database, stored bars, the trading switch and
+    what blocks BUYs, equity, open orders, the Telegram listener and outbox, and each stage's
+    last run (what Telegram's /status shows)."""
     from pipeline.service import status as build_status  # + switches, metrics, orders, listener
 
     app_ctx = ctx_of(ctx)
@@ -87,14 +89,15 @@ def _pct(v) -> str:
     return "–" if v is None else f"{v * 100:+.2f}%"
 
 
-@app.command("positions")
 def positions_cmd(
     ctx: typer.Context,
     asof: Annotated[str | None, typer.Option("--asof", help="Value at this date's closes (YYYY-MM-DD).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document instead of a table.")] = False,
 ) -> None:
-    """Open positions: quantity, average and last price, P&L, days held, stop / trailing levels
-    (what Telegram's /positions shows)."""
+    """Open positions: quantity, prices, P&L, days held, stop and trailing levels.
+
+    Quantity, average and last price, P&L, days held, stop and trailing levels (what
+    Telegram's /positions shows)."""
     from pipeline import service
 
     c = ctx_of(ctx)
@@ -116,14 +119,15 @@ def positions_cmd(
     guarded(body)
 
 
-@app.command("analysis")
 def analysis_cmd(
     ctx: typer.Context,
     days: Annotated[int, typer.Option("--days", min=1, help="Look back this many calendar days.")] = 30,
     asof: Annotated[str | None, typer.Option("--asof", help="End date (default: the latest bar).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")] = False,
 ) -> None:
-    """Sennot summary (Telegram's /analysis): signals by rule, approval rate and rejections by
+    """Sennot summary (Telegram's /analysis).
+
+    Signals by rule, approval rate and rejections by
     reason, win rate and average return by entry rule, exposure by sector, trend-filter share."""
     from pipeline import service
 

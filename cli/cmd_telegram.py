@@ -10,11 +10,9 @@ from typing import Annotated
 import typer
 
 from cli.common import EXIT_FAILED, ctx_of, emit_json, err, fail, guarded
-from cli.main import app
 from pipeline.config import ConfigError
 
 
-@app.command("telegram")
 def telegram_cmd(
     ctx: typer.Context,
     drain: Annotated[bool, typer.Option(
@@ -23,7 +21,9 @@ def telegram_cmd(
              "For cron or after an outage; does not read commands.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="With --drain: print the counts as JSON.")] = False,
 ) -> None:
-    """Run the Telegram listener: answers /start /stop /status /positions /analysis /report
+    """Run the Telegram listener.
+
+    It answers /start /stop /status /positions /analysis /report
     /help from the allowed chats only, delivers the outbox in order, and alerts when a stage
     fails or is late. Runs until SIGINT/SIGTERM. The bot token is read from the environment
     variable named by telegram.token_env (or the 0600 file telegram.token_file)."""

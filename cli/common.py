@@ -27,6 +27,24 @@ err = Console(stderr=True)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
+_quiet = False  # --quiet: no progress lines
+
+
+def set_quiet(quiet: bool) -> None:
+    global _quiet
+    _quiet = quiet
+
+
+def is_quiet() -> bool:
+    return _quiet
+
+
+def progress_line(message: str) -> None:
+    """One line per stage of long work on stderr, terminal or not (a log file under launchd
+    shows how far a replay or an import got); ``--quiet`` silences it."""
+    if not _quiet:
+        err.print(message, highlight=False, markup=False, soft_wrap=True)
+
 
 @dataclass
 class AppContext:

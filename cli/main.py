@@ -1,16 +1,109 @@
-"""The ``qtx`` command line: Typer commands only, each a few lines over a pipeline function."""
+"""The ``qtx`` command line: Typer commands only, each a few lines over a pipeline function.
+
+Commands are listed in ``COMMANDS`` and imported only when they run: launchd and Telegram
+start ``qtx`` many times a day, and importing every command module (pandas, the engine, the
+brokers) for each of them cost most of a cold start. ``qtx --help`` lists the commands from
+the registry's one-line help without importing any (a test keeps that help equal to the first
+sentence of each command's docstring).
+"""
 
 from __future__ import annotations
 
 import importlib
 from typing import Annotated
 
+import click
 import typer
+from typer.core import TyperGroup
 
-from cli.common import AppContext, setup_logging
+# name -> (module, attribute, one-line help). The attribute is the command's function, or a
+# Typer app for a command with subcommands (launchd). Order is the order --help lists them.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "init": ("cli.cmd_init", "init",
+             "Write a commented qtx.yaml (every key at its default) and create the database."),
+    "collect": ("cli.cmd_collect", "collect",
+                "Import daily bars: one collect stage run (locked, recorded in runs)."),
+    "signal": ("cli.cmd_stages", "signal", "Decide for the latest stored bar (or --asof)."),
+    "execute": ("cli.cmd_stages", "execute",
+                "Vet the pending signals with the risk guard and send the approved orders."),
+    "sync": ("cli.cmd_stages", "sync_fills",
+             "Record the broker's new fills and the states of qtx's open orders."),
+    "report": ("cli.cmd_stages", "report", "The daily report and equity chart."),
+    "reconcile": ("cli.cmd_stages", "reconcile",
+                  "Compare the broker with the database and repair what differs."),
+    "replay": ("cli.cmd_stages", "replay",
+               "Run the daily pipeline as of each past decision date in turn."),
+    "backtest": ("cli.cmd_backtest", "backtest",
+                 "Run the Sennot rules and the risk layer over the stored bars."),
+    "status": ("cli.cmd_status", "status",
+               "Show the config, database, stored bars, trading state and last runs."),
+    "positions": ("cli.cmd_status", "positions_cmd",
+                  "Open positions: quantity, prices, P&L, days held, stop and trailing levels."),
+    "analysis": ("cli.cmd_status", "analysis_cmd",
+                 "Sennot summary (Telegram's /analysis)."),
+    "telegram": ("cli.cmd_telegram", "telegram_cmd", "Run the Telegram listener."),
+    "launchd": ("cli.cmd_launchd", "launchd_app", "The macOS schedule."),
+    "doctor": ("cli.cmd_doctor", "doctor",
+               "Check everything an unattended machine needs and say what to do about each "
+               "problem."),
+    "mcp": ("cli.cmd_mcp", "mcp_cmd",
+            "Serve the Model Context Protocol on stdin/stdout for an AI assistant."),
+}
+
+
+def load_command(name: str) -> click.Command:
+    """Import the command's module and build its click command."""
+    import typer.main as tm
+    from typer.models import CommandInfo
+
+    module, attr, _help = COMMANDS[name]
+    obj = getattr(importlib.import_module(module), attr)
+    if isinstance(obj, typer.Typer):
+        cmd = tm.get_group(obj)
+        cmd.name = name
+        return cmd
+    return tm.get_command_from_info(CommandInfo(name=name, callback=obj),
+                                    pretty_exceptions_short=True, rich_markup_mode=None)
+
+
+class LazyGroup(TyperGroup):
+    """The root group: commands come from ``COMMANDS``, each imported when it runs."""
+
+    def __init__(self, **attrs) -> None:
+        attrs["commands"] = {}  # the registry is the one list (decorators elsewhere are inert)
+        super().__init__(**attrs)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        if cmd_name not in self.commands:
+            self.commands[cmd_name] = load_command(cmd_name)
+        return self.commands[cmd_name]
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # From the registry: listing the commands imports none of them.
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, h) for name, (_m, _a, h) in COMMANDS.items()])
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            v = version("qtx")
+        except PackageNotFoundError:  # run from a checkout that was never installed
+            v = "unknown"
+        typer.echo(f"qtx {v}")
+        raise typer.Exit()
+
 
 app = typer.Typer(
     name="qtx",
+    cls=LazyGroup,
     help=(
         "qtx: a personal quantitative trading system. The Sennot strategy decides, the risk "
         "layer vets, a broker adapter (paper, Bybit, Kiwoom) places orders, SQLite records "
@@ -21,6 +114,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain click help: it rewraps docstrings to the terminal, shows flags without a metavar,
+    # and does not import rich's markdown machinery on every start.
+    rich_markup_mode=None,
 )
 
 
@@ -32,35 +128,23 @@ def _root(
         envvar=None,
     )] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging on stderr.")] = False,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", "-q", help="No progress lines on stderr (warnings and errors still show).")] = False,
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
 ) -> None:
-    setup_logging(verbose)
-    ctx.obj = AppContext(config_path=config)
-    # Secrets from the 0600 file launchd points at ($QTX_ENV_FILE), before anything needs them.
-    from cli.common import EXIT_USAGE, err, fail
+    from cli.common import EXIT_USAGE, AppContext, err, fail, set_quiet, setup_logging
     from pipeline.config import ConfigError
     from pipeline.envfile import load_from_environment
 
+    setup_logging(verbose)
+    set_quiet(quiet)
+    ctx.obj = AppContext(config_path=config)
+    # Secrets from the 0600 file launchd points at ($QTX_ENV_FILE), before anything needs them.
     try:
         load_from_environment(warn=lambda m: err.print(f"warning: {m}", highlight=False))
     except ConfigError as e:
         fail(str(e), EXIT_USAGE)
-
-
-# Each command module registers itself on ``app`` when imported.
-COMMAND_MODULES = [
-    "cli.cmd_init",
-    "cli.cmd_collect",
-    "cli.cmd_status",
-    "cli.cmd_backtest",
-    "cli.cmd_stages",
-    "cli.cmd_telegram",
-    "cli.cmd_launchd",
-    "cli.cmd_doctor",
-    "cli.cmd_mcp",
-]
-
-for _mod in COMMAND_MODULES:
-    importlib.import_module(_mod)
 
 
 def main() -> None:

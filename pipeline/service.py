@@ -11,8 +11,6 @@ from datetime import UTC, datetime
 from db import DB, readside, trading
 from db import control as control_db
 from db import telegram as telegram_db
-from pipeline import analysis as analysis_mod
-from pipeline import positions_view
 from pipeline.config import Settings
 
 
@@ -85,10 +83,14 @@ def status(db: DB, settings: Settings) -> dict:
 
 
 def positions(db: DB, settings: Settings, asof: str | None = None) -> list[dict]:
+    from pipeline import positions_view  # the engine and the bars: not for status
+
     return positions_view.positions(db, settings, asof=asof)
 
 
 def analysis(db: DB, settings: Settings, days: int = 30, asof: str | None = None) -> dict:
+    from pipeline import analysis as analysis_mod  # the backtest machinery: not for status
+
     return analysis_mod.analysis(db, settings, days=days, asof=asof)
 
 

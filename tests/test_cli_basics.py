@@ -14,14 +14,18 @@ from pipeline.config import Settings, from_dict, load
 from pipeline.init_project import PROFILE_EXAMPLES, config_text
 
 
-def _walk(cmd, path=()):
+def _walk(cmd, ctx, path=()):
     yield list(path), cmd
-    # Typer may use its own vendored click: walk by duck typing, not isinstance.
-    for name, sub in sorted((getattr(cmd, "commands", None) or {}).items()):
-        yield from _walk(sub, (*path, name))
+    # Typer may use its own vendored click: walk by duck typing, not isinstance. The root
+    # group loads its commands lazily (cli.main.COMMANDS): ask it, do not read .commands.
+    if hasattr(cmd, "list_commands"):
+        for name in sorted(cmd.list_commands(ctx)):
+            sub = cmd.get_command(ctx, name)
+            yield from _walk(sub, type(ctx)(sub, parent=ctx, info_name=name), (*path, name))
 
 
-COMMANDS = list(_walk(typer.main.get_command(app)))
+_ROOT = typer.main.get_command(app)
+COMMANDS = list(_walk(_ROOT, _ROOT.context_class(_ROOT)))
 
 
 def test_the_foundation_commands_are_registered():
