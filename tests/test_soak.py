@@ -19,6 +19,11 @@ KNOWN_DEFECTS = {
     "orders_known": "a create dropped after Kiwoom accepted it: the 09:05 fill sync records its "
                     "fill under a made-up id (kiwoom-<ord_no>) and the order stays unknown",
     "fault_free": "the same dropped create: order and fill differ from the fault-free day",
+    "failed_alerted": "a stage killed after its runs row was written is never alerted: the row "
+                      "stays 'running', the next run marks it failed but is itself the latest run, "
+                      "and the heartbeat looks only at each stage's latest run",
+    "outages_alerted": "the same killed stage: its 'running' row counts as under way, so its "
+                       "missed slot gets no late alert either",
 }
 
 
