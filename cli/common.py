@@ -19,7 +19,14 @@ from rich.console import Console
 
 from pipeline.config import ConfigError, Settings, load
 from pipeline.stage import StageBusy
-from pipeline.workspace import DB, BrokerError, DatabaseError, MissingKeys, open_database
+from pipeline.workspace import (
+    DB,
+    BrokerError,
+    DatabaseError,
+    MissingKeys,
+    explain_database_error,
+    open_database,
+)
 
 # Rich output for people goes to stdout; logs and progress to stderr.
 out = Console()
@@ -65,6 +72,10 @@ class AppContext:
             self._db = open_database(s)
         return self._db
 
+    def __post_init__(self) -> None:
+        global _current
+        _current = self  # the workspace of the command running now: named in error messages
+
     def close(self) -> None:
         if self._db is not None:
             self._db.close()
@@ -95,7 +106,12 @@ class _StderrHandler(logging.StreamHandler):
         pass
 
 
+_verbose = False  # --verbose: a failure also prints its traceback
+
+
 def setup_logging(verbose: bool = False) -> None:
+    global _verbose
+    _verbose = verbose
     root = logging.getLogger()
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     if not any(isinstance(h, _StderrHandler) for h in root.handlers):
@@ -129,13 +145,17 @@ def fail(message: str, code: int = EXIT_FAILED) -> None:
 
 
 def guarded(fn: Callable[[], Any]) -> Any:
-    """Run a command body, turning known errors into clear messages and exit codes."""
+    """Run a command body, turning known errors into clear messages and exit codes.
+
+    A foreseeable failure is named where it happens (ConfigError, DatabaseError, BrokerError,
+    ...); what is left is caught last so no traceback reaches the operator: one line naming
+    the error, exit 1, and the traceback only with ``--verbose``."""
     try:
         return fn()
     except ConfigError as e:
         fail(str(e), EXIT_USAGE)
     except DatabaseError as e:
-        fail(str(e), EXIT_USAGE)
+        fail(str(e), e.exit_code)
     except StageBusy as e:  # another run of the stage is at work: nothing to do, exit 0
         err.print(str(e), highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_OK) from None
@@ -143,3 +163,39 @@ def guarded(fn: Callable[[], Any]) -> Any:
         fail(str(e), EXIT_USAGE)
     except BrokerError as e:  # the broker refused or could not be reached: one line, exit 1
         fail(f"broker: {e}", EXIT_FAILED)
+    except (typer.Exit, typer.Abort, KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as e:  # noqa: BLE001 - the last resort: one line, never a traceback
+        db_err = explain_database_error(e, _database_path())
+        if db_err is not None:
+            _traceback_if_verbose()
+            fail(str(db_err), db_err.exit_code)
+        if isinstance(e, OSError) and e.filename:  # a file qtx was told to read or write
+            _traceback_if_verbose()
+            fail(f"{e.filename}: {e.strerror or e}", EXIT_FAILED)
+        _traceback_if_verbose()
+        hint = "" if _verbose else " (run with --verbose for the traceback)"
+        fail(f"{type(e).__name__}: {e}{hint}", EXIT_FAILED)
+
+
+_current: AppContext | None = None
+
+
+def _database_path() -> str | None:
+    """The database the running command works on, to name it in a message."""
+    obj = _current
+    if obj is None:
+        return None
+    if obj._db is not None:
+        return str(obj._db.path)
+    try:
+        return str(obj._settings.db_path) if obj._settings is not None else None
+    except Exception:  # noqa: BLE001 - only for a message
+        return None
+
+
+def _traceback_if_verbose() -> None:
+    if _verbose:
+        import traceback
+
+        traceback.print_exc(file=sys.stderr)

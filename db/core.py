@@ -16,7 +16,47 @@ def now_iso() -> str:
 
 
 class DatabaseError(Exception):
-    """The database cannot be used as asked (wrong market or mode, too new, missing)."""
+    """The database cannot be used as asked (wrong market or mode, too new, missing, not a qtx
+    database, corrupt, locked, read-only).  ``exit_code``: 2 when the file is the wrong one (bad
+    setup), 1 when a usable file failed at run time (locked, read-only, disk full)."""
+
+    def __init__(self, message: str, exit_code: int = 2):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+# How long a connection waits for another process's write lock before "database is locked".
+BUSY_TIMEOUT_S = 30
+
+
+def explain(exc: BaseException, path: str | Path | None) -> DatabaseError | None:
+    """A ``DatabaseError`` naming the file and what to do for a foreseeable SQLite failure
+    (``None`` when ``exc`` is not one): corrupt, locked past the busy timeout, read-only, full."""
+    if isinstance(exc, DatabaseError):
+        return exc
+    if not isinstance(exc, sqlite3.Error):
+        return None
+    where = str(path) if path is not None else "the database"
+    msg = str(exc).lower()
+    if "locked" in msg or "busy" in msg:
+        return DatabaseError(
+            f"{where} is locked by another process (waited {BUSY_TIMEOUT_S} s): let the other qtx "
+            "run finish (qtx status shows running stages) and try again", 1)
+    if "readonly" in msg or "read-only" in msg:
+        return DatabaseError(
+            f"{where} is read-only: make the file and its folder writable by this user (SQLite "
+            "writes -wal/-shm files beside it)", 1)
+    if "full" in msg:
+        return DatabaseError(f"{where}: the disk is full: free some space and run again", 1)
+    if "unable to open" in msg or "disk i/o" in msg:
+        return DatabaseError(f"{where} cannot be opened ({exc}): check the path and its "
+                             "permissions", 1)
+    if "not a database" in msg or "malformed" in msg or "encrypted" in msg:
+        return DatabaseError(
+            f"{where} is not a readable SQLite database (corrupt or another kind of file): keep a "
+            "copy, then recover it (sqlite3 FILE .recover) or restore a backup; `qtx doctor` "
+            "checks it")
+    return None
 
 
 class DB:
@@ -96,12 +136,30 @@ class DB:
 
 
 def connect(path: str | Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None, check_same_thread=False)
+    conn = sqlite3.connect(str(path), timeout=float(BUSY_TIMEOUT_S), isolation_level=None,
+                           check_same_thread=False)
+    _set_pragmas(conn)
+    return conn
+
+
+def _set_pragmas(conn: sqlite3.Connection) -> None:
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA foreign_keys = ON")
-    conn.execute("PRAGMA busy_timeout = 30000")
     conn.execute("PRAGMA synchronous = NORMAL")
-    return conn
+
+
+def _not_ours(conn: sqlite3.Connection, path: Path) -> str | None:
+    """Why an existing file is not a qtx database (``None`` if it is one).  Read-only checks,
+    made before any pragma: ``journal_mode = WAL`` would already rewrite a foreign file's header."""
+    if current_version(conn) >= 1:
+        return None
+    tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    if tables:
+        return (f"{path} is a SQLite database of something else (no qtx schema): point `database:` "
+                "at a qtx database, or run `qtx init` in another folder")
+    return (f"{path} is an empty SQLite database, not a qtx account: only `qtx init` creates "
+            "databases (qtx init --force replaces it)")
 
 
 def open_db(path: str | Path, *, market: str, mode: str, create: bool = False,
@@ -111,15 +169,44 @@ def open_db(path: str | Path, *, market: str, mode: str, create: bool = False,
     A file made for another market or mode is refused: paper and live never share a file.
     """
     path = Path(path)
-    if not create and not path.exists():
+    if path.is_dir():
+        raise DatabaseError(f"database {path} is a folder, not a file: `database:` must name a "
+                            "file (or leave it unset)")
+    exists = path.exists()
+    if not create and not exists:
         raise DatabaseError(f"database {path} does not exist (run `qtx init`)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = connect(path)
+    # Only ``qtx init`` (create) makes a new account: a 0-byte or foreign file found where the
+    # database should be is refused and left untouched, never adopted as a fresh account.
+    if not create and path.stat().st_size == 0:
+        raise DatabaseError(f"{path} is an empty file (0 bytes), not a qtx database: restore it "
+                            "from a backup, or run `qtx init --force` to start a new account")
+    if not path.parent.is_dir():
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise DatabaseError(f"cannot create the folder of database {path}: {e.strerror}") from None
+    conn = None
     try:
+        conn = sqlite3.connect(str(path), timeout=float(BUSY_TIMEOUT_S), isolation_level=None,
+                               check_same_thread=False)
+        if exists and path.stat().st_size > 0:
+            why = _not_ours(conn, path)
+            if why:
+                raise DatabaseError(why)
+        _set_pragmas(conn)
         migrate(conn)
     except RuntimeError as err:
         conn.close()
         raise DatabaseError(f"{path}: {err}") from None
+    except (sqlite3.Error, DatabaseError) as err:
+        if conn is not None:
+            conn.close()
+        named = explain(err, path)
+        if named is None or (named.exit_code == 2 and not isinstance(err, DatabaseError)):
+            # Corruption stays a sqlite3.DatabaseError (qtx doctor tells it apart to advise a
+            # recovery); the CLI names it through ``explain``.
+            raise
+        raise named from None
     db = DB(path, conn)
     meta = db.meta()
     if not meta:
@@ -139,4 +226,5 @@ def open_db(path: str | Path, *, market: str, mode: str, create: bool = False,
     return db
 
 
-__all__ = ["DB", "DatabaseError", "SCHEMA_VERSION", "connect", "now_iso", "open_db"]
+__all__ = ["BUSY_TIMEOUT_S", "DB", "DatabaseError", "SCHEMA_VERSION", "connect", "explain", "now_iso",
+           "open_db"]

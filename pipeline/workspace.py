@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from brokers.base import BrokerError, MissingKeys
 from db import DB, DatabaseError, open_db
+from db.core import explain as explain_database_error
 from pipeline.config import Settings
 
 # What a command may have to tell the operator about, named here so the CLI needs no lower layer.
-__all__ = ["DB", "BrokerError", "DatabaseError", "MissingKeys", "open_database"]
+__all__ = ["DB", "BrokerError", "DatabaseError", "MissingKeys", "explain_database_error",
+           "open_database"]
 
 
 def open_database(settings: Settings) -> DB:
