@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import os
 import re
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -75,6 +76,16 @@ class Risk(_Strict):
     max_order_notional: float | None = Field(default=None, gt=0)
 
 
+def _url(v: Any) -> Any:
+    """An http(s) base URL or None: a typo such as ``localhost:8080`` fails at load, not at the
+    first request hours later."""
+    if v is None:
+        return v
+    if not isinstance(v, str) or not re.match(r"https?://[^/\s]+", v):
+        raise ValueError(f"{v!r} is not an http:// or https:// URL")
+    return v
+
+
 class StrategyConf(_Strict):
     name: str = "sennot"
     params: dict[str, Any] = Field(default_factory=dict)
@@ -96,6 +107,18 @@ class Telegram(_Strict):
     outbox_poll_seconds: float = Field(default=2.0, ge=0.1, le=300)
     max_send_attempts: int = Field(default=8, ge=1)  # then the message is marked failed
 
+    _base_url = field_validator("base_url")(classmethod(lambda cls, v: _url(v)))
+
+    @field_validator("watch_stages")
+    @classmethod
+    def _stages(cls, v: list[str] | None) -> list[str] | None:
+        from pipeline.calendar import STAGES
+
+        bad = [x for x in v or [] if x not in STAGES]
+        if bad:
+            raise ValueError(f"unknown stage(s) {', '.join(map(repr, bad))} (stages: {', '.join(STAGES)})")
+        return v
+
 
 class Bybit(_Strict):
     category: Literal["spot", "linear"] = "spot"
@@ -103,11 +126,13 @@ class Bybit(_Strict):
     endpoint: str | None = None
     api_key_env: str = "QTX_BYBIT_KEY"
     api_secret_env: str = "QTX_BYBIT_SECRET"
-    interval: str = "D"
+    interval: Literal["1", "3", "5", "15", "30", "60", "120", "240", "360", "720", "D", "W", "M"] = "D"
     quote_coin: str = "USDT"
     top_n: int = Field(default=20, ge=1, le=500)
     recv_window: int = Field(default=5000, ge=1000, le=60000)
     timeout: float = Field(default=10.0, gt=0)
+
+    _endpoint = field_validator("endpoint")(classmethod(lambda cls, v: _url(v)))
 
 
 class Kiwoom(_Strict):
@@ -121,12 +146,59 @@ class Kiwoom(_Strict):
     # fewer per API id; mock trading about 1 a second).
     min_interval: float = Field(default=0.25, ge=0, le=10)
 
+    _endpoint = field_validator("endpoint")(classmethod(lambda cls, v: _url(v)))
+
+
+def _iso_date(v: Any) -> str:
+    """A real YYYY-MM-DD date as text (YAML may already have read it as a date)."""
+    if isinstance(v, date):
+        return v.isoformat()
+    try:
+        if isinstance(v, str) and len(v) == 10:
+            return date.fromisoformat(v).isoformat()
+    except ValueError as e:
+        raise ValueError(f"{v!r} is not a real date ({e})") from None
+    raise ValueError(f"{v!r} is not a YYYY-MM-DD date")
+
+
+def _hh_mm(v: Any) -> str:
+    # YAML 1.1 reads an unquoted 10:00 as the sexagesimal number 600: take it back as minutes.
+    if isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 24 * 60:
+        v = f"{v // 60:02d}:{v % 60:02d}"
+    if isinstance(v, str) and re.fullmatch(r"\d{1,2}:\d{2}", v):
+        h, m = (int(x) for x in v.split(":"))
+        if h < 24 and m < 60:
+            return f"{h:02d}:{m:02d}"
+    raise ValueError(f"{v!r} is not an HH:MM time")
+
 
 class Calendar(_Strict):
     # One-off closures (YYYY-MM-DD) beyond the holidays package's XKRX calendar.
     extra_holidays: list[str] = Field(default_factory=list)
     # Late opens: date -> "HH:MM" (e.g. the CSAT day opens at 10:00).
     late_open: dict[str, str] = Field(default_factory=dict)
+
+    # Checked here, at load, so a typo stops every command instead of the first stage that
+    # reads the calendar (pipeline.calendar parses the same values again).
+    @field_validator("extra_holidays", mode="before")
+    @classmethod
+    def _holidays(cls, v: Any) -> Any:
+        if not isinstance(v, list):
+            raise ValueError("must be a list of YYYY-MM-DD dates")
+        return [_iso_date(x) for x in v]
+
+    @field_validator("late_open", mode="before")
+    @classmethod
+    def _late_open(cls, v: Any) -> Any:
+        if not isinstance(v, dict):
+            raise ValueError("must be a mapping of YYYY-MM-DD date to HH:MM opening time")
+        out = {}
+        for k, t in v.items():
+            try:
+                out[_iso_date(k)] = _hh_mm(t)
+            except ValueError as e:
+                raise ValueError(f"{k}: {e}") from None
+        return out
 
 
 class Mcp(_Strict):
@@ -199,6 +271,8 @@ def _first_error(file: Any, err: ValidationError, prefix: str = "") -> ConfigErr
     msg = e["msg"]
     if e["type"] == "extra_forbidden":
         msg = "unknown key"
+    elif e["type"] == "value_error" and "error" in e.get("ctx", {}):
+        msg = str(e["ctx"]["error"])  # our validators name the bad value themselves
     elif "input" in e and e["type"] not in ("missing",):
         msg = f"{msg} (got {e['input']!r})"
     more = len(err.errors()) - 1
@@ -300,8 +374,17 @@ def load(explicit: str | Path | None = None) -> Settings:
     path = find_config(explicit)
     if not path.exists():
         raise ConfigError(path, None, "config file not found (run `qtx init` to write one, or pass --config)")
+    if path.is_dir():
+        hint = " (that folder has a qtx.yaml: pass it)" if (path / DEFAULT_CONFIG_NAME).is_file() else ""
+        raise ConfigError(path, None, f"is a folder, not a config file{hint}")
     try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(path, None, "not a text file (not UTF-8): pass the qtx.yaml") from None
+    except OSError as e:
+        raise ConfigError(path, None, f"cannot be read: {e.strerror}") from None
+    try:
+        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
