@@ -20,6 +20,9 @@ from pipeline.config import ConfigError
 
 # Stages that only read and summarise: an operator may run them by hand at any hour.
 READ_ONLY = ("report",)
+# Stages that act more than once a market date on purpose (fill syncs during the session, a
+# reconcile before each trade): the once-per-date rule of scheduled runs does not apply.
+REPEATABLE = ("sync", "reconcile")
 # Stages that decide on the bars: run by the clock, they refuse bars older than the calendar
 # says they should have.  (``execute`` acts on a decision already made and expires a stale one.)
 NEEDS_FRESH_BARS = ("signal",)
@@ -60,7 +63,7 @@ def gate(db, settings, stage: str, asof: str | None, *, at: datetime | None = No
     up exactly once and twin schedule entries (DST, late opens) act once; manual runs may repeat
     a date.  A read-only stage run by hand may act outside its window; a deciding stage run by
     the clock refuses stale bars (``StaleData``)."""
-    once = catchup.scheduled() if once is None else once
+    once = (catchup.scheduled() if once is None else once) and stage not in REPEATABLE
     last = catchup.last_done_date(db, settings, stage) if (once and asof is None) else None
     verdict = cal.window_gate(settings, stage, asof, at or clock(), last_done=last)
     if not verdict.ok and stage in READ_ONLY and not catchup.scheduled():

@@ -292,3 +292,13 @@ def test_run_catchup_runs_missed_stages_in_order_and_queues_the_gap(qtx_db, qtx_
     # A second pass after the same gap does not alert twice.
     catchup.run_catchup(qtx_settings, "/abs/qtx", now=now, runner=lambda a: 0)
     assert qtx_db.scalar("SELECT COUNT(*) FROM outbox") == 1
+
+
+def test_a_fill_sync_runs_at_each_of_its_slots_under_launchd(qtx_db, qtx_settings):
+    from pipeline.windows_gate import gate
+
+    # The 09:05 sync ran; the 11:00 one (same market date) must act too, and so must reconcile.
+    _add_run(qtx_db, "sync", kst(2026, 9, 23, 9, 5))
+    assert gate(qtx_db, qtx_settings, "sync", None, at=kst(2026, 9, 23, 11, 0), once=True).ok
+    _add_run(qtx_db, "collect", kst(2026, 9, 23, 15, 46))
+    assert not gate(qtx_db, qtx_settings, "collect", None, at=kst(2026, 9, 23, 16, 46), once=True).ok
