@@ -45,6 +45,13 @@ def fills_upto(db: DB, upto: str) -> list[dict]:
         "WHERE f.date <= ? ORDER BY f.date, f.ts, f.id", (upto,))
 
 
+def failed_runs_since(db: DB, since: str) -> list[dict]:
+    """Every run that ended in failure and started at or after ``since`` (ISO UTC), oldest first."""
+    marks = ",".join("?" * len(FAILED_OUTCOMES))
+    return db.query(f"SELECT stage, id, asof, started_at, ended_at, outcome, message FROM runs "
+                    f"WHERE outcome IN ({marks}) AND started_at >= ? ORDER BY id", (*FAILED_OUTCOMES, since))
+
+
 def runs_summary(db: DB) -> list[dict]:
     """Per stage: its latest run and its latest run that ended in neither failure nor 'running'."""
     failed = ",".join("?" * len(FAILED_OUTCOMES))

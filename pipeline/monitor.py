@@ -45,18 +45,32 @@ def parse_ts(ts: str | datetime | None) -> datetime | None:
 
 
 def incidents(runs: Iterable[dict], slots: Mapping[str, datetime | None], grace: timedelta,
-              now: datetime, baseline: datetime | None = None) -> list[Incident]:
+              now: datetime, baseline: datetime | None = None,
+              failed: Iterable[dict] = ()) -> list[Incident]:
     """``runs``: per stage its latest run (stage, id, outcome, started_at, ended_at, message)
     plus ``last_ok_id``/``last_ok_started`` (as ``db.readside.runs_summary`` returns).
-    ``slots``: per watched stage, its latest scheduled time at or before ``now``."""
+    ``slots``: per watched stage, its latest scheduled time at or before ``now``.
+    ``failed``: recent failed runs, not only the latest of each stage (a run killed mid-way is
+    marked failed by the next run, which is then the latest)."""
     by_stage = {r["stage"]: r for r in runs}
     out: list[Incident] = []
-    for stage, r in sorted(by_stage.items()):
-        if r.get("outcome") in FAILED_OUTCOMES:
+    seen: set[int] = set()
+    for r in [*failed, *(r for _, r in sorted(by_stage.items()))]:
+        if r.get("outcome") in FAILED_OUTCOMES and r["id"] not in seen:
+            seen.add(r["id"])
+            stage = r["stage"]
             msg = f"{stage} run #{r['id']} failed at {r.get('ended_at') or r.get('started_at')}"
             if r.get("message"):
                 msg += f": {str(r['message'])[:300]}"
             out.append(Incident(stage, "failed", f"hb:failed:{stage}:{r['id']}", msg))
+    for stage, r in sorted(by_stage.items()):
+        started = parse_ts(r.get("started_at"))
+        if r.get("outcome") == "running" and started is not None and now > started + grace:
+            # Killed (a power cut, SIGKILL) without a result: nobody will mark it until the
+            # stage runs again, so say so now.
+            out.append(Incident(stage, "failed", f"hb:stuck:{stage}:{r['id']}",
+                                f"{stage} run #{r['id']} started at {r['started_at']} and never ended "
+                                f"(killed, or still hanging after {int(grace.total_seconds() // 60)} min)"))
     for stage, slot in sorted(slots.items()):
         if slot is None or (baseline is not None and slot < baseline):
             continue
@@ -95,8 +109,10 @@ def current_incidents(db, settings, now: datetime) -> list[Incident]:
     from db import readside
 
     created = parse_ts(db.meta().get("created_at"))
+    since = (now - timedelta(days=2)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
     return incidents(readside.runs_summary(db), expected_slots(settings, now),
-                     timedelta(minutes=settings.telegram.heartbeat_grace_minutes), now, created)
+                     timedelta(minutes=settings.telegram.heartbeat_grace_minutes), now, created,
+                     failed=readside.failed_runs_since(db, since))
 
 
 def check_stages(db, settings, now: datetime) -> list[Incident]:

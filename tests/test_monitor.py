@@ -1,0 +1,44 @@
+"""Stage monitoring: a killed stage is alerted even though no run of it ends in failure by itself,
+and a failed run is alerted even when a later run of the stage is the latest (found by the soak)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from db import runs as runs_db
+from pipeline import monitor
+
+
+def _stamp(db, run_id: int, started: datetime) -> None:
+    # The runner stamps the real time; the test chooses the clock of each run.
+    db.conn.execute("UPDATE runs SET started_at = ? WHERE id = ?",
+                    (started.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), run_id))
+
+
+def test_a_killed_run_is_alerted_once_then_its_failure_is_not_alerted_twice(qtx_db, qtx_settings):
+    t0 = datetime.now(UTC) - timedelta(hours=3)
+    killed = runs_db.start_run(qtx_db, "reconcile", None, 4242)  # SIGKILLed: stays 'running'
+    _stamp(qtx_db, killed, t0)
+    soon = monitor.check_stages(qtx_db, qtx_settings, t0 + timedelta(minutes=10))
+    assert [i for i in soon if i.stage == "reconcile"] == []  # may still be under way
+    later = [i for i in monitor.check_stages(qtx_db, qtx_settings, t0 + timedelta(hours=1))
+             if i.stage == "reconcile"]
+    assert len(later) == 1 and "never ended" in later[0].message
+    # The next run marks the killed one failed and succeeds: it is the latest run now.
+    runs_db.abandon_running(qtx_db, "reconcile", "ended without a result (process killed or crashed)")
+    nxt = runs_db.start_run(qtx_db, "reconcile", None, 4243)
+    runs_db.finish_run(qtx_db, nxt, "ok")
+    again = [i for i in monitor.check_stages(qtx_db, qtx_settings, datetime.now(UTC)) if i.stage == "reconcile"]
+    assert len(again) == 1 and again[0].key == f"hb:failed:reconcile:{killed}"
+    assert [i for i in monitor.check_stages(qtx_db, qtx_settings, datetime.now(UTC))
+            if i.stage == "reconcile"] == []  # alerted once
+    assert qtx_db.scalar("SELECT COUNT(*) FROM outbox WHERE dedup_key LIKE 'hb:%:reconcile:%'") == 2
+
+
+def test_a_failed_run_that_is_no_longer_the_latest_is_still_alerted(qtx_db, qtx_settings):
+    bad = runs_db.start_run(qtx_db, "collect", None, 1)
+    runs_db.finish_run(qtx_db, bad, "failed", "Kiwoom 8050")
+    good = runs_db.start_run(qtx_db, "collect", None, 2)
+    runs_db.finish_run(qtx_db, good, "ok")
+    found = [i for i in monitor.check_stages(qtx_db, qtx_settings, datetime.now(UTC)) if i.stage == "collect"]
+    assert [i.key for i in found] == [f"hb:failed:collect:{bad}"]
