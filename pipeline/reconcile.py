@@ -1,9 +1,9 @@
 """``qtx reconcile``: compare the broker with the database and repair what differs.
 
 ``diff`` is pure: it takes what the broker reports (orders, fills, positions) and what the
-database holds, and lists the differences.  ``match_unknown`` is pure too: it finds orders whose
-create had an unknown outcome on a venue without client ids (Kiwoom) in the venue's own lists
-(same symbol, side and quantity, accepted after we sent, not claimed by another order).
+database holds, and lists the differences.  Before it, orders whose create had an unknown
+outcome on a venue without client ids (Kiwoom) are found on the venue's own lists
+(``pipeline.sync.adopt_unknown``, over the pure ``match_unknown``; every sync does it too).
 ``run_reconcile`` then records the fills the database missed and brings order states up to date
 from what the venue says.  An order is never closed because the venue does not show it (venues
 show creates late): it is closed when the venue says it ended, and alerted once if it stays
@@ -15,17 +15,15 @@ everything in order.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
 
 from brokers.base import OPEN_STATUSES, Fill, OrderState
 from db import DB, now_iso, trading
 from db import control as control_db
 from db import events as events_db
-from db.broker_store import BrokerStore
 from pipeline import alerts
 from pipeline.brokers_factory import make_broker
 from pipeline.config import Settings
-from pipeline.sync import advance_market, apply_fill, apply_order_state, venue_fills
+from pipeline.sync import adopt_unknown, advance_market, apply_fill, apply_order_state, venue_fills
 from sennot.numeric import same_qty
 
 
@@ -87,51 +85,6 @@ def diff(broker_orders: dict[str, OrderState], broker_open: list[OrderState], br
     return d
 
 
-def match_unknown(unknown: list[dict], venue_open: list[OrderState], venue_fills: list[Fill],
-                  claimed: set[str]) -> dict[str, str]:
-    """Our orders of unknown outcome -> the venue order id each one is, found on the venue's
-    lists.  A venue order matches when its symbol, side and quantity are ours, it was accepted
-    at or after our ``sent_at``, and no other order of ours claims its id.  Orders are matched
-    oldest first, each to the earliest candidate, so the result is deterministic."""
-    cands: dict[str, dict] = {}
-    for st in venue_open:
-        if st.broker_order_id:
-            cands[st.broker_order_id] = {"symbol": st.symbol, "side": st.side, "qty": st.qty, "ts": st.ts or ""}
-    for f in venue_fills:
-        if f.broker_order_id and f.broker_order_id not in cands:
-            cands[f.broker_order_id] = {"symbol": f.symbol, "side": f.side, "qty": None, "filled": 0.0,
-                                        "ts": f.ts}
-        c = cands.get(f.broker_order_id or "")
-        if c is not None and c.get("qty") is None:
-            c["filled"] += f.qty
-            c["ts"] = min(c["ts"], f.ts)
-    taken = set(claimed)
-    out: dict[str, str] = {}
-    for o in sorted(unknown, key=lambda o: (o.get("sent_at") or "", o["client_order_id"])):
-        for vid, c in sorted(cands.items(), key=lambda kv: (kv[1]["ts"], kv[0])):
-            if vid in taken or c["symbol"] != o["symbol"] or c["side"] != o["side"]:
-                continue
-            qty_ok = (same_qty(c["qty"], o["qty"]) if c["qty"] is not None
-                      else c["filled"] <= o["qty"] or same_qty(c["filled"], o["qty"]))
-            if qty_ok and _not_before(c["ts"], o.get("sent_at")):
-                out[o["client_order_id"]] = vid
-                taken.add(vid)
-                break
-    return out
-
-
-CLOCK_SKEW = timedelta(seconds=60)  # the venue's clock and ours, and its whole-second times
-
-
-def _not_before(venue_ts: str | None, sent_at: str | None) -> bool:
-    """The venue accepted it no earlier than we sent (give or take the clocks' skew)."""
-    if not venue_ts or not sent_at:
-        return True
-    def parse(t: str) -> datetime:
-        return datetime.fromisoformat(t.replace("Z", "+00:00"))
-    return parse(venue_ts) >= parse(sent_at) - CLOCK_SKEW
-
-
 def snapshot(db: DB, broker) -> tuple:
     db_orders = {o["client_order_id"]: o for o in trading.open_orders(db)}
     broker_orders = {}
@@ -150,7 +103,7 @@ def run_reconcile(db: DB, settings: Settings, asof: str | None = None, dry_run: 
     broker = broker or make_broker(settings, db)
     if not dry_run:
         advance_market(broker, asof)
-        matched = _adopt_unknown(db, broker)
+        matched = adopt_unknown(db, broker)
     d = diff(*snapshot(db, broker))
     result = {"dry_run": dry_run, "diff": d.to_dict(), "repaired": {}, "buys_blocked": False}
     if dry_run:
@@ -185,28 +138,6 @@ def run_reconcile(db: DB, settings: Settings, asof: str | None = None, dry_run: 
             alerts.queue(db, "info", "✅ reconcile: broker and database agree again; BUYs unblocked")
     result.update(repaired=repaired, buys_blocked=bool(problems), remaining=after.to_dict())
     return result
-
-
-def _adopt_unknown(db: DB, broker) -> dict[str, str]:
-    """Find unknown orders on a venue without client ids by its lists; record the venue id in
-    our order and in the adapter's id map, so every later lookup and fill knows it."""
-    if broker.capabilities.enforces_client_ids:
-        return {}
-    unknown = [o for o in trading.open_orders(db) if o["status"] == "unknown" and not o["broker_order_id"]]
-    if not unknown:
-        return {}
-    since = min((o["sent_at"] or o["created_at"]) for o in unknown)
-    matched = match_unknown(unknown, broker.open_orders(), broker.fills(since[:10]),
-                            trading.claimed_broker_ids(db))
-    store = BrokerStore(db, broker.name)
-    for cid, vid in matched.items():
-        store.note_venue_id(cid, vid)
-        with db.transaction():
-            trading.update_order(db, cid, broker_order_id=vid)
-            events_db.record(db, "warning", "reconcile_matched_unknown",
-                             f"order {cid} of unknown outcome is the venue's order {vid}",
-                             {"client_order_id": cid, "broker_order_id": vid})
-    return matched
 
 
 def _alert_if_long_missing(db: DB, m: dict, asof: str | None) -> None:

@@ -8,10 +8,12 @@ records each fill exactly once.
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime, timedelta
 
 from brokers.base import Fill, OrderState, SimulatedVenue
 from db import DB, trading
 from db import events as events_db
+from db.broker_store import BrokerStore
 from pipeline import alerts
 from pipeline.faults import checkpoint
 from sennot.numeric import on_lot_grid, same_qty
@@ -121,8 +123,11 @@ def venue_fills(db: DB, broker) -> list[Fill]:
 
 
 def sync(db: DB, broker, upto: str | None = None, lots: dict[str, float] | None = None) -> dict:
-    """Record fills the database lacks and refresh the state of our open orders."""
+    """Record fills the database lacks and refresh the state of our open orders.  Orders of
+    unknown outcome on a venue without client ids are matched first, so their fills are
+    recorded as theirs, not as trades qtx did not make."""
     advance_market(broker, upto)
+    adopt_unknown(db, broker)
     new = venue_fills(db, broker)
     for f in new:
         apply_fill(db, f, (lots or {}).get(f.symbol, 1.0))
@@ -170,3 +175,70 @@ def _check_krx_fees(db: DB, settings, fill_ids: set[str]) -> int:
                              f"{f['fee']:,.0f}, the config expects {expected:,.0f} (check costs.commission "
                              "and costs.sell_tax_by_year)", {"fill_id": f["fill_id"], "expected": expected})
     return n
+
+
+def match_unknown(unknown: list[dict], venue_open: list[OrderState], venue_fills: list[Fill],
+                  claimed: set[str]) -> dict[str, str]:
+    """Our orders of unknown outcome -> the venue order id each one is, found on the venue's
+    lists.  A venue order matches when its symbol, side and quantity are ours, it was accepted
+    at or after our ``sent_at``, and no other order of ours claims its id.  Orders are matched
+    oldest first, each to the earliest candidate, so the result is deterministic."""
+    cands: dict[str, dict] = {}
+    for st in venue_open:
+        if st.broker_order_id:
+            cands[st.broker_order_id] = {"symbol": st.symbol, "side": st.side, "qty": st.qty, "ts": st.ts or ""}
+    for f in venue_fills:
+        if f.broker_order_id and f.broker_order_id not in cands:
+            cands[f.broker_order_id] = {"symbol": f.symbol, "side": f.side, "qty": None, "filled": 0.0,
+                                        "ts": f.ts}
+        c = cands.get(f.broker_order_id or "")
+        if c is not None and c.get("qty") is None:
+            c["filled"] += f.qty
+            c["ts"] = min(c["ts"], f.ts)
+    taken = set(claimed)
+    out: dict[str, str] = {}
+    for o in sorted(unknown, key=lambda o: (o.get("sent_at") or "", o["client_order_id"])):
+        for vid, c in sorted(cands.items(), key=lambda kv: (kv[1]["ts"], kv[0])):
+            if vid in taken or c["symbol"] != o["symbol"] or c["side"] != o["side"]:
+                continue
+            qty_ok = (same_qty(c["qty"], o["qty"]) if c["qty"] is not None
+                      else c["filled"] <= o["qty"] or same_qty(c["filled"], o["qty"]))
+            if qty_ok and _not_before(c["ts"], o.get("sent_at")):
+                out[o["client_order_id"]] = vid
+                taken.add(vid)
+                break
+    return out
+
+
+CLOCK_SKEW = timedelta(seconds=60)  # the venue's clock and ours, and its whole-second times
+
+
+def _not_before(venue_ts: str | None, sent_at: str | None) -> bool:
+    """The venue accepted it no earlier than we sent (give or take the clocks' skew)."""
+    if not venue_ts or not sent_at:
+        return True
+    def parse(t: str) -> datetime:
+        return datetime.fromisoformat(t.replace("Z", "+00:00"))
+    return parse(venue_ts) >= parse(sent_at) - CLOCK_SKEW
+
+
+def adopt_unknown(db: DB, broker) -> dict[str, str]:
+    """Find unknown orders on a venue without client ids by its lists; record the venue id in
+    our order and in the adapter's id map, so every later lookup and fill knows it."""
+    if broker.capabilities.enforces_client_ids:
+        return {}
+    unknown = [o for o in trading.open_orders(db) if o["status"] == "unknown" and not o["broker_order_id"]]
+    if not unknown:
+        return {}
+    since = min((o["sent_at"] or o["created_at"]) for o in unknown)
+    matched = match_unknown(unknown, broker.open_orders(), broker.fills(since[:10]),
+                            trading.claimed_broker_ids(db))
+    store = BrokerStore(db, broker.name)
+    for cid, vid in matched.items():
+        store.note_venue_id(cid, vid)
+        with db.transaction():
+            trading.update_order(db, cid, broker_order_id=vid)
+            events_db.record(db, "warning", "reconcile_matched_unknown",
+                             f"order {cid} of unknown outcome is the venue's order {vid}",
+                             {"client_order_id": cid, "broker_order_id": vid})
+    return matched

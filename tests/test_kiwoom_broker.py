@@ -316,3 +316,24 @@ def test_a_charge_that_differs_from_the_config_is_reported_once(qtx_db):
     (f,) = trading.fills_between(qtx_db)
     assert f["fee"] == 700000 * 5 // 10000  # what Kiwoom charged is what qtx records
     assert qtx_db.scalar("SELECT COUNT(*) FROM events WHERE kind = 'fee_difference'") == 1
+
+
+def test_a_fill_sync_after_a_dropped_create_records_the_fill_as_ours(qtx_db):
+    """Found by the soak: the 09:05 sync ran before any reconcile and booked the fill as a trade
+    qtx did not make; the order stayed unknown for good."""
+    today = datetime.now(KST).date().isoformat()
+    with FakeKiwoomRest(today=today) as kw:
+        kw.add_instrument(SYM, "삼성전자")
+        kw.add_bars(SYM, [(d, 70000, 70500, 69500, 70200, 1000) for d in weekdays_before(today, 5)])
+        kw.drop_after_accept("kt10000")
+        b = KiwoomBroker(kw.appkey, kw.secretkey, base_url=kw.url, store=BrokerStore(qtx_db, "kiwoom"),
+                         timeout=1.0, min_interval=0.0, sleep=lambda s: None)
+        req = buy(qty=3, day=today)
+        assert submit(qtx_db, b, _intent(qtx_db, req), sleep=lambda s: None) == "unknown"
+        kw.open_auction(prices={SYM: 70300})
+        assert sync(qtx_db, b)["new_fills"] == 1
+    (f,) = trading.fills_between(qtx_db)
+    assert f["client_order_id"] == req.client_order_id
+    o = trading.order(qtx_db, req.client_order_id)
+    assert o["status"] == "filled" and o["broker_order_id"] == "0000001"
+    assert qtx_db.scalar("SELECT COUNT(*) FROM outbox WHERE dedup_key LIKE 'external:%'") == 0
