@@ -8,16 +8,27 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cli.common import ctx_of, emit_json, err, guarded, out
+from cli.common import (
+    check_range,
+    ctx_of,
+    date_option,
+    emit_json,
+    err,
+    guarded,
+    is_quiet,
+    out,
+    output_file,
+    progress_line,
+)
 
 
 def backtest(
     ctx: typer.Context,
-    start: Annotated[str | None, typer.Option("--start", help="First decision date (YYYY-MM-DD); earlier bars only warm up the indicators.")] = None,
-    end: Annotated[str | None, typer.Option("--end", help="Last decision date (YYYY-MM-DD); later bars are ignored.")] = None,
-    trades_out: Annotated[str | None, typer.Option("--trades-out", help="Write trades.csv (date,symbol,side,qty,price,fee,reason) here.")] = None,
-    equity_out: Annotated[str | None, typer.Option("--equity-out", help="Write equity.csv (date,cash,equity,drawdown,positions,buy_blocked,size_multiplier) here.")] = None,
-    chart: Annotated[str | None, typer.Option("--chart", help="Save an equity-and-drawdown chart as PNG here.")] = None,
+    start: Annotated[str | None, typer.Option("--start", callback=date_option, help="First decision date (YYYY-MM-DD); earlier bars only warm up the indicators.")] = None,
+    end: Annotated[str | None, typer.Option("--end", callback=date_option, help="Last decision date (YYYY-MM-DD); later bars are ignored.")] = None,
+    trades_out: Annotated[str | None, typer.Option("--trades-out", callback=output_file, help="Write trades.csv (date,symbol,side,qty,price,fee,reason) here.")] = None,
+    equity_out: Annotated[str | None, typer.Option("--equity-out", callback=output_file, help="Write equity.csv (date,cash,equity,drawdown,positions,buy_blocked,size_multiplier) here.")] = None,
+    chart: Annotated[str | None, typer.Option("--chart", callback=output_file, help="Save an equity-and-drawdown chart as PNG here.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON document.")] = False,
 ) -> None:
     """Run the Sennot rules and the risk layer over the stored bars.
@@ -28,16 +39,26 @@ def backtest(
     """
     from pipeline import backtest as bt
 
+    check_range(start, end)
     app_ctx = ctx_of(ctx)
 
     def body():
         s, db = app_ctx.settings, app_ctx.db
+        bar = err.is_terminal and not is_quiet()
         with Progress(TextColumn("backtest"), BarColumn(), TextColumn("{task.completed}/{task.total} days"),
-                      TimeElapsedColumn(), console=err, transient=True, disable=as_json or not err.is_terminal) as prog:
+                      TimeElapsedColumn(), console=err, transient=True, disable=not bar) as prog:
             task = prog.add_task("days", total=None)
+            step = {"next": 0}
+
+            def progress(n: int, total: int) -> None:
+                if bar:
+                    prog.update(task, completed=n, total=total)
+                elif n >= step["next"] or n == total:  # not a terminal: a line per tenth
+                    progress_line(f"backtest {n}/{total} days")
+                    step["next"] = n + max(1, total // 10)
+
             try:
-                res, stats = bt.run(db, s, start, end,
-                                    progress=lambda n, total: prog.update(task, completed=n, total=total))
+                res, stats = bt.run(db, s, start, end, progress=progress)
             except ValueError as e:
                 from cli.common import fail
                 fail(str(e))

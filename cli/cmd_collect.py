@@ -12,24 +12,21 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cli.common import EXIT_USAGE, ctx_of, emit_json, err, fail, guarded, out
+from cli.common import EXIT_USAGE, check_date_text, ctx_of, date_option, emit_json, err, fail, guarded, out
 from cli.main import app
 
 PROGRESS_MIN_FILES = 20  # a bar only for imports long enough to need one
 
 
 def check_date(value: str | None, option: str = "--asof") -> str | None:
-    """A YYYY-MM-DD date or exit 2 naming the option."""
+    """A real YYYY-MM-DD date or exit 2 naming the option (for dates not declared with
+    ``callback=date_option``; the future is judged there, where the market is known)."""
     if value is None:
         return None
     try:
-        return date.fromisoformat(value).isoformat() if len(value) == 10 else _bad(value, option)
-    except ValueError:
-        return _bad(value, option)
-
-
-def _bad(value: str, option: str) -> None:
-    fail(f"{option} must be a date YYYY-MM-DD, not {value!r}", EXIT_USAGE)
+        return check_date_text(value)
+    except ValueError as e:
+        fail(f"{option}: {e}", EXIT_USAGE)
 
 
 @app.command()
@@ -39,7 +36,8 @@ def collect(
         "--source", help="csv, or a market feed (default: the configured market's own feed).")] = None,
     path: Annotated[Path | None, typer.Option(
         "--path", help="With --source csv: a folder of <SYMBOL>.csv files (+ optional sectors.csv).")] = None,
-    asof: Annotated[str | None, typer.Option("--asof", help="Act as of this date (YYYY-MM-DD): store nothing dated after it.")] = None,
+    asof: Annotated[str | None, typer.Option("--asof", callback=date_option,
+                                             help="Act as of this date (YYYY-MM-DD): store nothing dated after it.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the import summary as one JSON document.")] = False,
 ) -> None:
     """Import daily bars: one collect stage run (locked, recorded in runs).

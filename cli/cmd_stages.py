@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from cli.common import ctx_of, emit_json, err, guarded, out
+from cli.common import check_range, ctx_of, date_option, emit_json, err, guarded, out, output_file
 
 ASOF_HELP = ("Act as of this market date (YYYY-MM-DD), as if the clock said so; replays and "
              "tests drive the pipeline day by day with it. Default: the current market date.")
@@ -64,7 +64,7 @@ def _summary_line(r: dict) -> str:
 
 def signal(
     ctx: typer.Context,
-    asof: Annotated[str | None, typer.Option("--asof", help=ASOF_HELP)] = None,
+    asof: Annotated[str | None, typer.Option("--asof", callback=date_option, help=ASOF_HELP)] = None,
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """Decide for the latest stored bar (or --asof).
@@ -97,7 +97,7 @@ def signal(
 
 def execute(
     ctx: typer.Context,
-    asof: Annotated[str | None, typer.Option("--asof", help=ASOF_HELP)] = None,
+    asof: Annotated[str | None, typer.Option("--asof", callback=date_option, help=ASOF_HELP)] = None,
     yes: Annotated[bool, typer.Option("--yes", help="Confirm the first live run of this database without a prompt.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
@@ -148,7 +148,7 @@ def confirm_live(s, yes: bool) -> None:
 
 def sync_fills(
     ctx: typer.Context,
-    asof: Annotated[str | None, typer.Option("--asof", help=ASOF_HELP)] = None,
+    asof: Annotated[str | None, typer.Option("--asof", callback=date_option, help=ASOF_HELP)] = None,
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """Record the broker's new fills and the states of qtx's open orders.
@@ -165,9 +165,9 @@ def sync_fills(
 
 def report(
     ctx: typer.Context,
-    asof: Annotated[str | None, typer.Option("--asof", help=ASOF_HELP)] = None,
+    asof: Annotated[str | None, typer.Option("--asof", callback=date_option, help=ASOF_HELP)] = None,
     send: Annotated[bool, typer.Option("--send", help="Also queue the report (chart included) for Telegram.")] = False,
-    chart: Annotated[str | None, typer.Option("--chart", help="Where to save the equity chart PNG (default: next to the database, reports/).")] = None,
+    chart: Annotated[str | None, typer.Option("--chart", callback=output_file, help="Where to save the equity chart PNG (default: next to the database, reports/).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """The daily report and equity chart.
@@ -183,13 +183,19 @@ def report(
             out.print(f"chart: {r['chart']}", markup=False)
         if send:
             out.print("queued for Telegram" if r.get("queued") else "already queued for Telegram")
+            from pipeline.status import telegram_setup
+
+            why = telegram_setup(ctx_of(ctx).settings)
+            if why:  # queued, but nothing will deliver it
+                err.print(f"warning: {why}; the report waits in the outbox until it is set up",
+                          highlight=False, markup=False, soft_wrap=True)
 
     _run(ctx, "report", asof, as_json, lambda db, s, a: run_report(db, s, a, send=send, chart_path=chart), render)
 
 
 def reconcile(
     ctx: typer.Context,
-    asof: Annotated[str | None, typer.Option("--asof", help=ASOF_HELP)] = None,
+    asof: Annotated[str | None, typer.Option("--asof", callback=date_option, help=ASOF_HELP)] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show the differences; change nothing.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
@@ -207,22 +213,37 @@ def reconcile(
         else:
             for k in ("missing_fills", "order_updates", "missing_at_broker", "unknown_at_broker", "position_mismatches"):
                 if d[k]:
-                    out.print(f"{k}: {len(d[k])}")
+                    out.print(f"{k.replace('_', ' ')}: {len(d[k])}")
                     for item in d[k][:20]:
-                        out.print(f"  {item}", markup=False)
+                        words = (", ".join(f"{a} {b}" for a, b in item.items() if b is not None)
+                                 if isinstance(item, dict) else str(item))
+                        out.print(f"  {words}", markup=False, highlight=False)
         if not r["dry_run"]:
-            out.print(f"repaired: {r['repaired']}")
+            out.print(f"reconcile: {repaired_words(r['repaired'])}")
             if r["buys_blocked"]:
                 err.print("BUYs blocked until resolved: " + "; ".join(r["remaining"]["unexplained"]), markup=False)
 
     _run(ctx, "reconcile", asof, as_json, lambda db, s, a: run_reconcile(db, s, a, dry_run=dry_run), render)
 
 
+def repaired_words(rep: dict) -> str:
+    """What reconcile repaired, as a sentence: 'recorded 2 missed fills, updated 1 order'."""
+    def n(k: int, one: str) -> str:
+        return f"{k} {one}" + ("" if k == 1 else "s")
+
+    parts = [f"recorded {n(rep['fills'], 'missed fill')}" if rep.get("fills") else "",
+             f"updated {n(rep['orders'], 'order state')}" if rep.get("orders") else "",
+             f"matched {n(rep['matched'], 'unknown order')} on the venue's lists" if rep.get("matched") else "",
+             f"kept {n(rep['missing'], 'order')} the venue does not show (yet)" if rep.get("missing") else ""]
+    parts = [p for p in parts if p]
+    return ", ".join(parts) if parts else "nothing to repair"
+
+
 def replay(
     ctx: typer.Context,
     days: Annotated[int | None, typer.Option("--days", min=1, help="Only the last N decision dates of the range.")] = None,
-    start: Annotated[str | None, typer.Option("--start", help="First date to replay (YYYY-MM-DD).")] = None,
-    end: Annotated[str | None, typer.Option("--end", help="Last date to replay (YYYY-MM-DD).")] = None,
+    start: Annotated[str | None, typer.Option("--start", callback=date_option, help="First date to replay (YYYY-MM-DD).")] = None,
+    end: Annotated[str | None, typer.Option("--end", callback=date_option, help="Last date to replay (YYYY-MM-DD).")] = None,
     source: Annotated[str | None, typer.Option("--source", help="Collect each day from this source first (e.g. csv); default: use the stored bars.")] = None,
     path: Annotated[str | None, typer.Option("--path", help="With --source csv: the folder of <SYMBOL>.csv files.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
@@ -234,10 +255,11 @@ def replay(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from cli.cmd_collect import check_date
-    from cli.common import EXIT_USAGE, fail
+    from cli.common import EXIT_USAGE, fail, is_quiet, progress_line
     from pipeline.replay import ReplayRefused, refuse_done_dates, replay_dates, run_replay
 
     start, end = check_date(start, "--start"), check_date(end, "--end")
+    check_range(start, end)
     app_ctx = ctx_of(ctx)
 
     def body():
@@ -252,11 +274,18 @@ def replay(
             refuse_done_dates(db, dates)
         except ReplayRefused as e:
             fail(str(e), EXIT_USAGE)
+        bar = err.is_terminal and not is_quiet()
         with Progress(TextColumn("replay"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
-                      console=err, transient=True, disable=as_json or not err.is_terminal) as prog:
+                      console=err, transient=True, disable=not bar) as prog:
             task = prog.add_task("", total=len(dates))
-            r = run_replay(db, s, dates, source, path,
-                           progress=lambda n, total, d: prog.update(task, completed=n, description=d))
+
+            def progress(n: int, total: int, d: str) -> None:
+                if bar:
+                    prog.update(task, completed=n, description=d)
+                else:  # a log file or a pipe: one line per replayed date (--quiet: none)
+                    progress_line(f"replay {n}/{total}: {d}")
+
+            r = run_replay(db, s, dates, source, path, progress=progress)
         if as_json:
             emit_json(r)
             return

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from cli.common import ctx_of, emit_json, guarded, out
+from cli.common import ctx_of, date_option, emit_json, guarded, out
 
 
 def status(
@@ -66,6 +66,8 @@ def render(d: dict) -> None:
         t.add_row("telegram listener", f"{hb.get('state')} (heartbeat {hb.get('ts')})" if hb else "never started")
     if d.get("outbox"):
         t.add_row("outbox", ", ".join(f"{k} {v}" for k, v in d["outbox"].items()))
+    if d.get("telegram_setup"):
+        t.add_row("telegram", f"{d['telegram_setup']}; messages only pile up in the outbox")
     out.print(t)
     runs = Table(title="last runs", title_justify="left")
     for col in ("stage", "outcome", "asof", "started", "ended", "message"):
@@ -91,7 +93,7 @@ def _pct(v) -> str:
 
 def positions_cmd(
     ctx: typer.Context,
-    asof: Annotated[str | None, typer.Option("--asof", help="Value at this date's closes (YYYY-MM-DD).")] = None,
+    asof: Annotated[str | None, typer.Option("--asof", callback=date_option, help="Value at this date's closes (YYYY-MM-DD).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document instead of a table.")] = False,
 ) -> None:
     """Open positions: quantity, prices, P&L, days held, stop and trailing levels.
@@ -122,7 +124,7 @@ def positions_cmd(
 def analysis_cmd(
     ctx: typer.Context,
     days: Annotated[int, typer.Option("--days", min=1, help="Look back this many calendar days.")] = 30,
-    asof: Annotated[str | None, typer.Option("--asof", help="End date (default: the latest bar).")] = None,
+    asof: Annotated[str | None, typer.Option("--asof", callback=date_option, help="End date (default: the latest bar).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")] = False,
 ) -> None:
     """Sennot summary (Telegram's /analysis).

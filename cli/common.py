@@ -138,6 +138,77 @@ def _json_default(o: Any) -> Any:
     return str(o)
 
 
+def date_option(ctx: typer.Context, param: typer.CallbackParam, value: str | None) -> str | None:
+    """The one date parser of every command (``callback=date_option`` on a date option): a
+    real ``YYYY-MM-DD`` date, not after the market's current date (by ``windows_gate.now()``,
+    which honours ``$QTX_NOW``), or exit 2 naming the option and the reason."""
+    if value is None:
+        return None
+    try:
+        return check_date_text(value, _market_today(ctx))
+    except ValueError as e:
+        raise typer.BadParameter(str(e), ctx=ctx, param=param) from None
+
+
+def check_date_text(value: str, today: str | None = None) -> str:
+    """``value`` as an ISO date, or ``ValueError`` saying why not (impossible, a word, the
+    future)."""
+    from datetime import date
+
+    text = value.strip()
+    if not (len(text) == 10 and text[4] == "-" and text[7] == "-"):
+        raise ValueError(f"{value!r} is not a date: write YYYY-MM-DD, e.g. 2024-01-31")
+    try:
+        d = date.fromisoformat(text).isoformat()
+    except ValueError as e:
+        raise ValueError(f"{value!r} is not a real date ({e})") from None
+    if today is not None and d > today:
+        raise ValueError(f"{d} is in the future (the market's date is {today})")
+    return d
+
+
+def _market_today(ctx: typer.Context) -> str | None:
+    """The market's current date, when the config can be read (a bad config is reported by
+    the command itself, with its own message)."""
+    from pipeline import calendar as cal
+    from pipeline.windows_gate import now
+
+    app_ctx = ctx.find_root().obj
+    if not isinstance(app_ctx, AppContext):
+        return None
+    try:
+        market = app_ctx.settings.market
+        return cal.market_date(market, now()).isoformat()
+    except ConfigError:
+        return None
+
+
+def check_range(start: str | None, end: str | None) -> None:
+    """``--start`` after ``--end`` is bad usage (exit 2), not an empty result."""
+    if start and end and start > end:
+        fail(f"--start {start} is after --end {end}", EXIT_USAGE)
+
+
+def output_file(ctx: typer.Context, param: typer.CallbackParam, value: str | None) -> str | None:
+    """``callback=output_file`` on an option naming a file qtx writes: a folder, a missing or
+    unwritable folder is exit 2 before any work is done (not a traceback after a long run)."""
+    import os
+    from pathlib import Path
+
+    if value is None:
+        return None
+    p = Path(value).expanduser()
+    if p.is_dir():
+        raise typer.BadParameter(f"{value} is a folder: give a file name in it", ctx=ctx, param=param)
+    parent = p.parent
+    if not parent.is_dir():
+        what = "is not a folder" if parent.exists() else "does not exist"
+        raise typer.BadParameter(f"{parent} {what}", ctx=ctx, param=param)
+    if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
+        raise typer.BadParameter(f"{p if p.exists() else parent} is not writable", ctx=ctx, param=param)
+    return value
+
+
 def fail(message: str, code: int = EXIT_FAILED) -> None:
     # soft_wrap: a message naming a long path stays on one line (greppable, not folded at 80).
     err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)

@@ -8,6 +8,7 @@ after ``asof``.
 
 from __future__ import annotations
 
+import csv
 import logging
 from collections import Counter
 from collections.abc import Callable
@@ -83,11 +84,19 @@ def collect_csv(db: DB, settings: Any, path: str | Path, asof: str | None = None
     if not directory.is_dir():
         raise CollectUsageError(f"{directory}: not a directory")
     files = bar_files(directory)
+    if not files:  # nothing to import is a wrong folder, not a successful run
+        raise CollectUsageError(f"--path {directory}: no <SYMBOL>.csv bar files in this folder")
     for f in files:  # fail before writing anything
         with f.open(encoding="utf-8-sig", errors="replace") as fh:
             sniff_header(fh.readline(), f)
     sectors_path = directory / SECTORS_FILE
-    sectors = parse_sectors(sectors_path) if sectors_path.exists() else {}
+    try:
+        sectors = parse_sectors(sectors_path) if sectors_path.exists() else {}
+    except UnicodeDecodeError:
+        raise CsvFormatError(sectors_path, "not UTF-8 text (save it as CSV UTF-8 with a "
+                             "symbol,sector header)") from None
+    except (csv.Error, IsADirectoryError) as e:
+        raise CsvFormatError(sectors_path, f"not a readable CSV ({e})") from None
 
     summary: dict[str, Any] = {
         "status": "ok", "source": "csv", "path": str(directory), "asof": asof, "files": len(files),

@@ -196,6 +196,9 @@ def init_project(directory: str | Path = ".", market: str = "krx", demo: bool = 
     Refuses (``InitRefused``) to replace an existing config or database unless ``force``.
     """
     directory = Path(directory).expanduser()
+    if directory.exists() and not directory.is_dir():
+        raise InitUsage(f"{directory} is a file, not a folder: `qtx init DIR` writes DIR/qtx.yaml "
+                        "(give a folder, or none for the current one)")
     cfg = directory / DEFAULT_CONFIG_NAME
     overrides: dict[str, Any] = {}
     if mode == "live":

@@ -51,4 +51,25 @@ def status(db: DB, settings: Any) -> dict[str, Any]:
             "bars_by_source": bars["sources"],
         },
         "runs": runs,
+        "telegram_setup": telegram_setup(settings),
     }
+
+
+def telegram_setup(settings: Any) -> str | None:
+    """Why Telegram cannot deliver (no token, no allowed chat), or None when it can: without
+    it the outbox only piles up, and the operator should be told so rather than find out."""
+    from pipeline.config import ConfigError, read_secret
+
+    tg = settings.telegram
+    file = str(settings.resolve(tg.token_file)) if tg.token_file else None
+    try:
+        token = read_secret(tg.token_env, file, what="telegram.token_env")
+    except ConfigError as e:  # an unreadable or too-open token file: say so, do not fail status
+        return str(e)
+    missing = []
+    if not token:
+        missing.append(f"no bot token (${tg.token_env} unset"
+                       + (f", {tg.token_file} empty" if tg.token_file else "") + ")")
+    if not tg.allowed_chat_ids:
+        missing.append("no telegram.allowed_chat_ids")
+    return "Telegram not configured: " + " and ".join(missing) if missing else None
