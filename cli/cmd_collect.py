@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from contextlib import nullcontext
-from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -12,7 +11,17 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cli.common import EXIT_USAGE, check_date_text, ctx_of, date_option, emit_json, err, fail, guarded, out
+from cli.common import (
+    EXIT_USAGE,
+    check_date_text,
+    ctx_of,
+    date_option,
+    emit_json,
+    err,
+    fail,
+    guarded,
+    out,
+)
 from cli.main import app
 
 PROGRESS_MIN_FILES = 20  # a bar only for imports long enough to need one
