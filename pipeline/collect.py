@@ -48,6 +48,10 @@ class CollectUsageError(Exception):
 
 def resolve_source(settings: Any, source: str | None, path: str | Path | None = None) -> str:
     """The source a collect will use; ``CollectUsageError`` when it cannot run at all."""
+    if path is not None and source != "csv":
+        # Said, not ignored: the market feed would run and the folder would never be read.
+        raise CollectUsageError(f"--path {path} is read only with --source csv "
+                                f"(did you mean: qtx collect --source csv --path {path}?)")
     source = source or MARKET_FEED.get(settings.market, settings.market)
     if source == "csv":
         if path is None:

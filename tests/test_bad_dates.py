@@ -134,3 +134,13 @@ def test_a_folder_without_bar_files_is_exit_2(ws, run_cli, files):
     assert code == 2, stderr
     assert str(folder) in one_line_error(stderr) and "no <SYMBOL>.csv" in stderr
     assert contents(db_of(ws)) == before
+
+
+@pytest.mark.parametrize("source", [[], ["--source", "kiwoom"], ["--source", "bybit"]])
+def test_path_without_source_csv_is_said_not_ignored(ws, run_cli, source):
+    before = contents(db_of(ws))
+    code, _, stderr = run_cli(["--config", ws / "qtx.yaml", "collect", *source, "--path", ws / "csv"])
+    assert code == 2, stderr
+    line = one_line_error(stderr)
+    assert str(ws / "csv") in line and "--source csv" in line
+    assert contents(db_of(ws)) == before
