@@ -211,7 +211,10 @@ def output_file(ctx: typer.Context, param: typer.CallbackParam, value: str | Non
 
 def fail(message: str, code: int = EXIT_FAILED) -> None:
     # soft_wrap: a message naming a long path stays on one line (greppable, not folded at 80).
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    # The message is text, never markup: "[mcp]" or "[8050:...]" must print as written.
+    from rich.markup import escape
+
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

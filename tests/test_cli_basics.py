@@ -144,3 +144,16 @@ def test_status_text_says_synthetic(tmp_path, run_cli):
 def test_status_without_database_is_exit_2(tmp_config, run_cli):
     code, out, err = run_cli(["--config", tmp_config(), "status"])
     assert code == 2 and "qtx init" in err and out == ""
+
+
+def test_an_error_message_prints_its_brackets_as_written(capsys):
+    import typer
+
+    from cli.common import fail
+
+    try:
+        fail("Kiwoom kt10000: [8050:지정단말기 인증에 실패했습니다] install '.[mcp]'", 2)
+    except typer.Exit as e:
+        assert e.exit_code == 2
+    err = capsys.readouterr().err
+    assert "[8050:" in err and ".[mcp]" in err
