@@ -2,20 +2,29 @@
 
 Bars are written with ``INSERT OR IGNORE`` on ``(symbol, date)``: importing the same data twice
 changes nothing, and a stored bar is never silently overwritten (callers compare first and
-report conflicts).
+report conflicts).  ``insert_bars`` (or ``insert_columns``) is the writer: it keeps the bar rows
+and their per-symbol column blocks (``db.bar_blocks``) in step, in one transaction.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from itertools import repeat
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
+from db import bar_blocks as blocks
 from db.core import DB, now_iso
 
+if TYPE_CHECKING:  # pandas only for the DataFrame readers, not on every path through here
+    import pandas as pd
+
 BAR_COLUMNS = ("date", "open", "high", "low", "close", "volume")
+
+
+class BarDateError(ValueError):
+    """A bar date that is not a real ``YYYY-MM-DD`` date."""
 
 
 def insert_bars(db: DB, symbol: str, rows: Iterable[Sequence[Any]], source: str = "csv") -> int:
@@ -23,16 +32,82 @@ def insert_bars(db: DB, symbol: str, rows: Iterable[Sequence[Any]], source: str 
 
     Runs inside the caller's transaction when there is one, else in its own.
     """
-    data = [(symbol, r[0], float(r[1]), float(r[2]), float(r[3]), float(r[4]), float(r[5]), source)
-            for r in rows]
-    if not data:
+    rows = list(rows)
+    if not rows:
         return 0
+    dates, *values = zip(*(r[:6] for r in rows), strict=True)
+    return insert_columns(db, symbol, list(dates), np.array(values, dtype=float), source)
+
+
+def insert_columns(db: DB, symbol: str, dates: Sequence[str] | np.ndarray, values: np.ndarray,
+                   source: str = "csv") -> int:
+    """Insert bars given as columns: ``dates`` (``YYYY-MM-DD``) and ``values`` of shape
+    ``(5, n)`` (open, high, low, close, volume).  The first bar of a date wins, a stored bar is
+    kept; returns how many were new.  Updates the symbol's column blocks in the same
+    transaction (the caller's, when there is one)."""
+    dates = np.asarray(dates, dtype=str)
+    if not dates.size:
+        return 0
+    days = _checked_days(symbol, dates)
+    days, first = np.unique(days, return_index=True)  # ascending; the first of a date wins
+    cols = np.empty((6, days.size))
+    cols[blocks.DAY] = days
+    cols[1:] = np.asarray(values, dtype=float)[:, first]
+    years = (days // 10_000).astype(np.int64)
+    touched = np.unique(years).tolist()
     with db.transaction() as conn:
+        stored = blocks.stored_blocks(conn, symbol, touched)
+        old_days = np.concatenate([stored[y][0][blocks.DAY] for y in touched])
+        new = ~np.isin(days, old_days, assume_unique=True)
+        if not new.any():
+            return 0
+        fresh, texts = cols[:, new], dates[first][new]
         before = conn.total_changes
         conn.executemany(
-            "INSERT OR IGNORE INTO bars(symbol, date, open, high, low, close, volume, source) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", data)
-        return conn.total_changes - before
+            "INSERT OR IGNORE INTO bar_rows(symbol, date, open, high, low, close, volume, source) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            zip(repeat(symbol), texts.tolist(), *(fresh[i].tolist() for i in range(1, 6)), repeat(source)))
+        inserted = conn.total_changes - before
+        if inserted != fresh.shape[1]:  # the blocks were not the rows after all: rebuild them
+            for year in touched:
+                blocks.refresh_block(conn, symbol, year)
+            return inserted
+        fresh_years = years[new]
+        for year in np.unique(fresh_years).tolist():
+            add = fresh[:, fresh_years == year]
+            old, old_source = stored[year]
+            if old.shape[1]:
+                merged = np.concatenate([old, add], axis=1)
+                merged = merged[:, np.argsort(merged[blocks.DAY], kind="stable")]
+                block_source = old_source if old_source == source else None
+            else:
+                merged, block_source = add, source
+            blocks.write_block(conn, symbol, year, merged, block_source)
+    return inserted
+
+
+def _checked_days(symbol: str, dates: np.ndarray) -> np.ndarray:
+    """The dates as YYYYMMDD integers; ``BarDateError`` naming the first that is not a real
+    ``YYYY-MM-DD`` date."""
+    try:
+        days = blocks.day_numbers(dates)
+    except UnicodeEncodeError:  # not ASCII: not a date
+        pass
+    else:
+        # Text that survives the round trip has the exact shape; the calendar check does the rest.
+        if ((blocks.date_texts(days) == dates) & blocks.real_days(days)).all():
+            return days
+    bad = next((t for t in dates.tolist() if not _is_date(t)), dates[0])
+    raise BarDateError(f"{symbol}: bar date {str(bad)!r} is not a YYYY-MM-DD date")
+
+
+def _is_date(text: str) -> bool:
+    from datetime import date
+
+    try:
+        return len(text) == 10 and text.isascii() and date.fromisoformat(text).isoformat() == text
+    except ValueError:
+        return False
 
 
 def stored_bars(db: DB, symbol: str, start: str | None = None,
@@ -45,6 +120,8 @@ def stored_bars(db: DB, symbol: str, start: str | None = None,
 
 def read_bars(db: DB, symbol: str, start: str | None = None, end: str | None = None) -> pd.DataFrame:
     """One symbol's bars, ascending, columns ``date, open, high, low, close, volume``."""
+    import pandas as pd
+
     sql, params = _range_sql(
         "SELECT date, open, high, low, close, volume FROM bars WHERE symbol = ?", [symbol], start, end)
     rows = db.conn.execute(sql + " ORDER BY date", params).fetchall()
@@ -55,10 +132,16 @@ def read_bars(db: DB, symbol: str, start: str | None = None, end: str | None = N
 def read_bar_arrays(db: DB, symbol: str, start: str | None = None,
                     end: str | None = None) -> dict[str, np.ndarray]:
     """One symbol's bars as numpy arrays keyed by column (``date`` as str)."""
-    df = read_bars(db, symbol, start, end)
-    out = {c: df[c].to_numpy(dtype=float) for c in BAR_COLUMNS[1:]}
-    out["date"] = df["date"].to_numpy(dtype=str)
+    cols = bar_columns(db, symbol, start, end)
+    out = {c: np.array(cols[i]) for i, c in enumerate(BAR_COLUMNS) if i}
+    out["date"] = blocks.date_texts(cols[blocks.DAY])
     return out
+
+
+def bar_columns(db: DB, symbol: str, start: str | None = None, end: str | None = None) -> np.ndarray:
+    """One symbol's bars in ``[start, end]`` as ``(6, n)`` columns (``db.bar_blocks``: day as
+    YYYYMMDD, open, high, low, close, volume), read from its blocks."""
+    return blocks.symbol_columns(db.conn, symbol, start, end)
 
 
 def read_all_bars(db: DB, start: str | None = None, end: str | None = None,
@@ -67,6 +150,8 @@ def read_all_bars(db: DB, start: str | None = None, end: str | None = None,
 
     Columns ``symbol, date, open, high, low, close, volume``.
     """
+    import pandas as pd
+
     sql = "SELECT symbol, date, open, high, low, close, volume FROM bars WHERE 1=1"
     params: list[Any] = []
     if symbols is not None:
@@ -89,8 +174,13 @@ def bars_by_symbol(db: DB, start: str | None = None, end: str | None = None,
 
 
 def symbols(db: DB) -> list[str]:
-    """Every symbol with at least one stored bar, sorted."""
-    return [r[0] for r in db.conn.execute("SELECT DISTINCT symbol FROM bars ORDER BY symbol")]
+    """Every symbol with at least one stored bar, sorted (from the block summaries)."""
+    out = []
+    for sym, fresh in db.conn.execute(
+            "SELECT symbol, MAX(stale = 0 AND n > 0) FROM bar_blocks GROUP BY symbol ORDER BY symbol"):
+        if fresh or db.conn.execute("SELECT 1 FROM bar_rows WHERE symbol = ? LIMIT 1", (sym,)).fetchone():
+            out.append(sym)
+    return out
 
 
 def date_range(db: DB, symbol: str | None = None) -> tuple[str | None, str | None]:
@@ -109,13 +199,18 @@ def decision_dates(db: DB, start: str | None = None, end: str | None = None) -> 
 
 
 def bar_stats(db: DB) -> dict[str, Any]:
-    """Counts for status: symbols, bars, first/last date, bars per source."""
-    row = db.conn.execute(
-        "SELECT COUNT(DISTINCT symbol), COUNT(*), MIN(date), MAX(date) FROM bars").fetchone()
-    sources = {r[0]: r[1] for r in db.conn.execute(
-        "SELECT source, COUNT(*) FROM bars GROUP BY source ORDER BY source")}
-    return {"symbols": row[0], "bars": row[1], "first_date": row[2], "last_date": row[3],
-            "sources": sources}
+    """Counts for status: symbols, bars, first/last date, bars per source.  Read from the
+    per-symbol block summaries, so it costs the same for ten bars or ten million."""
+    return blocks.summary(db.conn)
+
+
+def refresh_blocks(db: DB) -> int:
+    """Rebuild the column blocks whose rows changed behind them (a write through the ``bars``
+    view, an update, a delete, a database migrated from version 2); returns how many."""
+    if not blocks.stale_blocks(db.conn):
+        return 0
+    with db.transaction() as conn:
+        return blocks.refresh(conn)
 
 
 def upsert_instruments(db: DB, rows: Iterable[dict[str, Any]]) -> int:

@@ -6,22 +6,14 @@ from collections.abc import Callable
 
 import numpy as np
 
+from db import bar_blocks as blocks
 from db.core import DB
 
-# One structured row per bar: filled straight from the cursor in C (``np.fromiter``), which is
-# several times faster than building Python rows for a backtest's hundreds of thousands of bars.
-BAR_DTYPE = np.dtype([("symbol", "U40"), ("date", "U10"), ("open", "f8"), ("high", "f8"),
-                      ("low", "f8"), ("close", "f8"), ("volume", "f8")])
 
-
-def bar_array(db: DB, end: str | None = None) -> np.ndarray:
-    """Every bar up to ``end`` as a ``BAR_DTYPE`` array, by symbol then date."""
-    sql = "SELECT symbol, date, open, high, low, close, volume FROM bars"
-    params: list = []
-    if end:
-        sql += " WHERE date <= ?"
-        params.append(end)
-    return np.fromiter(db.conn.execute(sql + " ORDER BY symbol, date", params), dtype=BAR_DTYPE)
+def bar_columns(db: DB, end: str | None = None) -> dict[str, np.ndarray]:
+    """Every symbol's bars up to ``end``: ``symbol -> (6, n)`` columns (day as YYYYMMDD, open,
+    high, low, close, volume; ``db.bar_blocks``), symbols sorted, each read in one piece."""
+    return blocks.read_columns(db.conn, end)
 
 
 def instrument_rows(db: DB) -> list[dict]:
@@ -46,21 +38,14 @@ def newest_date(db: DB, end: str | None = None, keep: Callable[[str], bool] | No
         rows.close()
 
 
-def recent_bar_array(db: DB, end: str, per_symbol: int, keep_since: str | None = None) -> np.ndarray:
-    """Each symbol's last ``per_symbol`` bars up to ``end`` (and every bar since ``keep_since``),
-    by symbol then date: enough history for the indicators without loading years of bars."""
-    sql = (
-        "SELECT symbol, date, open, high, low, close, volume FROM ("
-        " SELECT *, ROW_NUMBER() OVER (PARTITION BY symbol ORDER BY date DESC) AS rn"
-        " FROM bars WHERE date <= ?) WHERE rn <= ?"
-    )
-    params: list = [end, per_symbol]
-    if keep_since:
-        sql += " OR date >= ?"
-        params.append(keep_since)
-    return np.fromiter(db.conn.execute(sql + " ORDER BY symbol, date", params), dtype=BAR_DTYPE)
+def recent_bar_columns(db: DB, end: str, per_symbol: int, keep_since: str | None = None) -> dict[str, np.ndarray]:
+    """Each symbol's last ``per_symbol`` bars up to ``end`` (and every bar since ``keep_since``)
+    as ``bar_columns`` gives them: enough history for the indicators without loading years of
+    bars (only the blocks that hold them are read)."""
+    return blocks.read_recent_columns(db.conn, end, per_symbol, keep_since)
 
 
 def bar_sources(db: DB) -> list[str]:
-    """Where the stored bars came from (e.g. 'synthetic' for the sample market)."""
-    return [r[0] for r in db.conn.execute("SELECT DISTINCT source FROM bars ORDER BY source")]
+    """Where the stored bars came from (e.g. 'synthetic' for the sample market), from the
+    block summaries: no scan of the bars."""
+    return list(blocks.summary(db.conn)["sources"])

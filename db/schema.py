@@ -234,8 +234,71 @@ ALTER TABLE fills ADD COLUMN fee_qty REAL NOT NULL DEFAULT 0;
 ALTER TABLE outbox ADD COLUMN payload TEXT;
 """
 
+# Version 3: bars also kept as per-symbol column blocks, so a backtest or a daily stage loads a
+# symbol's history in one read instead of one Python row per bar (issue 14).
+# - ``bar_rows``: the bar rows (the old ``bars`` table, renamed; its ``bars_date`` index kept);
+# - ``bars``: a view of ``bar_rows`` under the old name, so every reader's SQL is unchanged;
+#   a write through it lands in ``bar_rows`` and marks the block it touched stale;
+# - ``bar_blocks``: one row per symbol and calendar year: how many bars, first and last date,
+#   their source (NULL when mixed) and ``stale`` (the rows changed behind the block's back);
+# - ``bar_block_data``: that block's bars as one blob of six little-endian float64 columns
+#   (the date as YYYYMMDD, open, high, low, close, volume), apart so that scanning the
+#   summaries never reads the blobs.
+# ``db.bars.insert_bars`` writes ``bar_rows`` and the blocks together; an insert into the
+# ``bars`` view (or a delete or update of ``bar_rows``) only marks the block stale: readers
+# then take that block from the rows, and the next write rebuilds it.  Existing bars start
+# stale (a migration cannot build blobs) and are rebuilt by the next collect.
+MIGRATION_3 = """
+ALTER TABLE bars RENAME TO bar_rows;
+CREATE TABLE bar_blocks (
+    symbol TEXT NOT NULL,
+    year INTEGER NOT NULL,
+    stale INTEGER NOT NULL DEFAULT 1,
+    n INTEGER NOT NULL DEFAULT 0,
+    first_date TEXT,
+    last_date TEXT,
+    source TEXT,
+    PRIMARY KEY (symbol, year)
+) WITHOUT ROWID;
+CREATE INDEX bar_blocks_stale ON bar_blocks(stale) WHERE stale = 1;
+CREATE TABLE bar_block_data (
+    symbol TEXT NOT NULL,
+    year INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (symbol, year)
+);
+INSERT INTO bar_blocks(symbol, year)
+    SELECT DISTINCT symbol, CAST(substr(date, 1, 4) AS INTEGER) FROM bar_rows;
+CREATE VIEW bars AS SELECT symbol, date, open, high, low, close, volume, source FROM bar_rows;
+CREATE TRIGGER bars_insert INSTEAD OF INSERT ON bars BEGIN
+    INSERT INTO bar_rows(symbol, date, open, high, low, close, volume, source)
+    VALUES (NEW.symbol, NEW.date, NEW.open, NEW.high, NEW.low, NEW.close, NEW.volume,
+            COALESCE(NEW.source, 'csv'));
+    INSERT INTO bar_blocks(symbol, year) VALUES (NEW.symbol, CAST(substr(NEW.date, 1, 4) AS INTEGER))
+    ON CONFLICT(symbol, year) DO UPDATE SET stale = 1;
+END;
+CREATE TRIGGER bars_update INSTEAD OF UPDATE ON bars BEGIN
+    UPDATE bar_rows SET symbol = NEW.symbol, date = NEW.date, open = NEW.open, high = NEW.high,
+        low = NEW.low, close = NEW.close, volume = NEW.volume, source = NEW.source
+    WHERE symbol = OLD.symbol AND date = OLD.date;
+END;
+CREATE TRIGGER bars_delete INSTEAD OF DELETE ON bars BEGIN
+    DELETE FROM bar_rows WHERE symbol = OLD.symbol AND date = OLD.date;
+END;
+CREATE TRIGGER bar_rows_update AFTER UPDATE ON bar_rows BEGIN
+    INSERT INTO bar_blocks(symbol, year) VALUES (OLD.symbol, CAST(substr(OLD.date, 1, 4) AS INTEGER))
+    ON CONFLICT(symbol, year) DO UPDATE SET stale = 1;
+    INSERT INTO bar_blocks(symbol, year) VALUES (NEW.symbol, CAST(substr(NEW.date, 1, 4) AS INTEGER))
+    ON CONFLICT(symbol, year) DO UPDATE SET stale = 1;
+END;
+CREATE TRIGGER bar_rows_delete AFTER DELETE ON bar_rows BEGIN
+    UPDATE bar_blocks SET stale = 1
+    WHERE symbol = OLD.symbol AND year = CAST(substr(OLD.date, 1, 4) AS INTEGER);
+END;
+"""
+
 # Forward migrations, oldest first.  Index i migrates from version i to version i + 1.
-MIGRATIONS: list[str] = [MIGRATION_1, MIGRATION_2]
+MIGRATIONS: list[str] = [MIGRATION_1, MIGRATION_2, MIGRATION_3]
 
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -16,7 +16,7 @@ from db import DB
 from db import market as market_db
 from pipeline.config import Settings
 from pipeline.engine import SimResult, UniverseFilter, simulate
-from pipeline.market import InstrumentRules, Market, from_array
+from pipeline.market import InstrumentRules, Market, from_columns
 from pipeline.metrics import summary
 from risk.params import from_settings
 from sennot import create
@@ -31,14 +31,14 @@ def instrument_rules(db: DB) -> dict[str, InstrumentRules]:
 
 
 def load_market(db: DB, end: str | None = None) -> Market:
-    return from_array(market_db.bar_array(db, end=end), instrument_rules(db))
+    return from_columns(market_db.bar_columns(db, end=end), instrument_rules(db))
 
 
 def load_recent_market(db: DB, end: str, bars_per_symbol: int, keep_since: str | None = None) -> Market:
     """The market a daily stage needs at ``end``: each symbol's last ``bars_per_symbol`` bars
     (indicators use a symbol's own bars only, so values at ``end`` equal a full-history run)
     plus everything since ``keep_since`` (the oldest open position's entry)."""
-    return from_array(market_db.recent_bar_array(db, end, bars_per_symbol, keep_since), instrument_rules(db))
+    return from_columns(market_db.recent_bar_columns(db, end, bars_per_symbol, keep_since), instrument_rules(db))
 
 
 def strategy_of(settings: Settings):

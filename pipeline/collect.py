@@ -72,8 +72,13 @@ def collect(db: DB, settings: Any, source: str | None = None, path: str | Path |
     """Run one collect from ``source`` (default: the configured market's feed)."""
     source = resolve_source(settings, source, path)
     if source == "csv":
-        return collect_csv(db, settings, path, asof=asof, progress=progress)
-    return FEEDS[source](db, settings, asof=asof, progress=progress)
+        out = collect_csv(db, settings, path, asof=asof, progress=progress)
+    else:
+        out = FEEDS[source](db, settings, asof=asof, progress=progress)
+    # Blocks whose rows changed behind them (a database migrated from schema 2, a hand edit)
+    # are rebuilt here, so the readers' fallback to rows stays the exception.
+    bars_db.refresh_blocks(db)
+    return out
 
 
 def collect_csv(db: DB, settings: Any, path: str | Path, asof: str | None = None,

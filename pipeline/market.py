@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from db.bar_blocks import CLOSE, DAY, HIGH, LOW, OPEN, VOLUME, date_texts
 from sennot.types import SymbolBars
 
 
@@ -19,21 +20,26 @@ class InstrumentRules:
 
 @dataclass
 class Market:
+    """Every symbol's own bars, the union calendar ``dates`` and ``own[k, s]``: the bar number
+    of symbol ``s`` (column ``col[symbol]``) on union date ``k``, or -1 without a bar.
+
+    ``calendar`` (optional, from ``from_columns``): the union dates and each symbol's dates as
+    positions in them, in symbol order, when the caller has built them already."""
+
     bars: dict[str, SymbolBars]
     rules: dict[str, InstrumentRules] = field(default_factory=dict)
+    calendar: tuple[np.ndarray, list[np.ndarray]] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.symbols = sorted(self.bars)
-        all_dates = np.concatenate([b.dates for b in self.bars.values()]) if self.bars else np.array([], dtype=str)
-        self.dates = np.unique(all_dates).astype(str)
-        self._pos = {d: k for k, d in enumerate(self.dates.tolist())}
-        # own[k, s]: the bar number of symbol s on union date k, or -1 without a bar.
-        self.own = np.full((len(self.dates), len(self.symbols)), -1, dtype=np.int64)
-        for s, sym in enumerate(self.symbols):
-            b = self.bars[sym]
-            self.own[np.searchsorted(self.dates, b.dates), s] = np.arange(len(b))
         self.col = {sym: s for s, sym in enumerate(self.symbols)}
-        self._own_rows = self.own.tolist()  # plain ints: the daily loop indexes this a lot
+        if self.calendar is None:
+            self.calendar = _calendar_of_texts([self.bars[s].dates for s in self.symbols])
+        self.dates, positions = self.calendar
+        self._pos = {d: k for k, d in enumerate(self.dates.tolist())}
+        self.own = np.full((len(self.dates), len(self.symbols)), -1, dtype=np.int32)
+        for s, pos in enumerate(positions):
+            self.own[pos, s] = np.arange(len(pos), dtype=np.int32)
         default = InstrumentRules()
         self.rules = {sym: self.rules.get(sym, default) for sym in self.symbols} | self.rules
 
@@ -44,12 +50,44 @@ class Market:
         return self._pos[date]
 
     def own_index(self, symbol: str, k: int) -> int:
-        return self._own_rows[k][self.col[symbol]]
+        return self.own.item(k, self.col[symbol])
 
     def last_index(self, symbol: str, k: int) -> int:
         """The symbol's last bar number on or before union date k (-1 if none yet)."""
         b = self.bars[symbol]
         return int(np.searchsorted(b.dates, self.dates[k], side="right")) - 1
+
+
+def _calendar_of_texts(dates: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The union of date texts, and each symbol's dates as positions in it."""
+    union = np.unique(np.concatenate(dates)).astype(str) if dates else np.array([], dtype=str)
+    return union, [np.searchsorted(union, d) for d in dates]
+
+
+def _calendar_of_days(days: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The union of integer dates (as texts), and each symbol's dates as positions in it: a
+    table over the span of the keys instead of a sort of every bar's date."""
+    if not days or not any(len(d) for d in days):
+        return np.array([], dtype=str), [np.empty(0, dtype=np.intp) for _ in days]
+    lo = min(int(d[0]) for d in days if len(d))
+    hi = max(int(d[-1]) for d in days if len(d))
+    seen = np.zeros(hi - lo + 1, dtype=bool)
+    for d in days:
+        seen[d - lo] = True
+    union = np.flatnonzero(seen) + lo
+    where = np.cumsum(seen) - 1  # key - lo -> position in the union
+    return date_texts(union), [where[d - lo] for d in days]
+
+
+def from_columns(columns: Mapping[str, np.ndarray], rules: Mapping[str, InstrumentRules] | None = None) -> Market:
+    """Build from ``symbol -> (6, n)`` columns (``db.bar_blocks``: day as YYYYMMDD, open, high,
+    low, close, volume; ascending): the calendar from the integer days, each symbol's series as
+    views of its columns and its date texts picked from the calendar's."""
+    symbols = sorted(columns)
+    dates, positions = _calendar_of_days([columns[s][DAY].astype(np.int64) for s in symbols])
+    bars = {s: SymbolBars(s, dates[pos], c[OPEN], c[HIGH], c[LOW], c[CLOSE], c[VOLUME])
+            for s, pos, c in zip(symbols, positions, (columns[s] for s in symbols), strict=True)}
+    return Market(bars, dict(rules or {}), (dates, positions))
 
 
 def from_frames(frames: Mapping[str, object], sectors: Mapping[str, str | None] | None = None,
@@ -73,19 +111,3 @@ def from_frames(frames: Mapping[str, object], sectors: Mapping[str, str | None] 
             r[sym] = InstrumentRules(base.lot, base.min_notional, sec)
     return Market(bars, r)
 
-
-def from_array(a: np.ndarray, rules: Mapping[str, InstrumentRules] | None = None) -> Market:
-    """Build from a structured array (symbol, date, open, high, low, close, volume) sorted by
-    symbol then date: one slice per symbol, no per-row Python work."""
-    if not len(a):
-        return Market({}, dict(rules or {}))
-    sym = a["symbol"]
-    day = a["date"]
-    ohlcv = [np.ascontiguousarray(a[f]) for f in ("open", "high", "low", "close", "volume")]
-    starts = np.flatnonzero(np.r_[True, sym[1:] != sym[:-1]])
-    ends = np.r_[starts[1:], len(sym)]
-    bars = {}
-    for a, b in zip(starts.tolist(), ends.tolist()):
-        s = str(sym[a])
-        bars[s] = SymbolBars(s, day[a:b], *(c[a:b] for c in ohlcv))
-    return Market(bars, dict(rules or {}))
