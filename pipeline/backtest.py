@@ -54,7 +54,11 @@ def run(db: DB, settings: Settings, start: str | None = None, end: str | None = 
     res = simulate(market, strategy_of(settings), rp, costs, settings.capital, start, end,
                    UniverseFilter.from_settings(settings.universe), progress)
     per_year = 365.0 if settings.market == "bybit" else 252.0
-    stats = summary(res.trades, res.equity, res.capital, res.verdicts, res.exits, per_year)
+    # The verdicts as counted in the loop: a dict per verdict only to count them cost 10%.
+    stats = summary(res.trades, res.equity, res.capital, (), res.exits, per_year)
+    if "rejections" in stats:
+        stats["rejections"] = dict(sorted((k, v) for k, v in res.verdict_counts.items() if k != "approved"))
+        stats["approved"] = res.verdict_counts.get("approved", 0)
     stats["symbols"] = len(market.symbols)
     stats["synthetic"] = "synthetic" in market_db.bar_sources(db)
     stats["open_orders"] = res.open_orders

@@ -10,6 +10,7 @@ database, so a replay gives the backtest's trades.
 from __future__ import annotations
 
 import gc
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 
@@ -126,6 +127,7 @@ class SimResult:
     trades: list[Trade] = field(default_factory=list)
     equity: list[EquityRow] = field(default_factory=list)
     raw_verdicts: list[tuple[str, guard.Verdict]] = field(default_factory=list)
+    verdict_counts: Counter = field(default_factory=Counter)  # reason ("approved" too) -> count
     exits: list[dict] = field(default_factory=list)         # every exit decision (incl. 0-qty arms)
     cancelled: list[dict] = field(default_factory=list)
     open_orders: list[dict] = field(default_factory=list)   # still open after the last date
@@ -288,6 +290,7 @@ def _simulate(market: Market, strategy: Strategy, rp: RiskParams, costs: Costs, 
             seq = 0
             for v in verdicts:
                 res.raw_verdicts.append((d, v))
+                res.verdict_counts[v.reason] += 1
                 if v.approved:
                     seq += 1
                     new_orders.append(PendingOrder(f"{d}-B-{v.symbol}", v.symbol, "BUY", v.qty, seq,
