@@ -51,7 +51,8 @@ def incidents(runs: Iterable[dict], slots: Mapping[str, datetime | None], grace:
     plus ``last_ok_id``/``last_ok_started`` (as ``db.readside.runs_summary`` returns).
     ``slots``: per watched stage, its latest scheduled time at or before ``now``.
     ``failed``: recent failed runs, not only the latest of each stage (a run killed mid-way is
-    marked failed by the next run, which is then the latest)."""
+    marked failed by the next run, which is then the latest).  A run still 'running' after the
+    grace was killed: its slot is late."""
     by_stage = {r["stage"]: r for r in runs}
     out: list[Incident] = []
     seen: set[int] = set()
@@ -63,14 +64,6 @@ def incidents(runs: Iterable[dict], slots: Mapping[str, datetime | None], grace:
             if r.get("message"):
                 msg += f": {str(r['message'])[:300]}"
             out.append(Incident(stage, "failed", f"hb:failed:{stage}:{r['id']}", msg))
-    for stage, r in sorted(by_stage.items()):
-        started = parse_ts(r.get("started_at"))
-        if r.get("outcome") == "running" and started is not None and now > started + grace:
-            # Killed (a power cut, SIGKILL) without a result: nobody will mark it until the
-            # stage runs again, so say so now.
-            out.append(Incident(stage, "failed", f"hb:stuck:{stage}:{r['id']}",
-                                f"{stage} run #{r['id']} started at {r['started_at']} and never ended "
-                                f"(killed, or still hanging after {int(grace.total_seconds() // 60)} min)"))
     for stage, slot in sorted(slots.items()):
         if slot is None or (baseline is not None and slot < baseline):
             continue
@@ -80,11 +73,14 @@ def incidents(runs: Iterable[dict], slots: Mapping[str, datetime | None], grace:
         last_ok = parse_ts(r.get("last_ok_started"))
         if last_ok is not None and last_ok >= slot - SLOT_TOLERANCE:
             continue
-        if r.get("outcome") == "running" and parse_ts(r.get("started_at")) and \
-                parse_ts(r["started_at"]) >= slot - SLOT_TOLERANCE:
+        started = parse_ts(r.get("started_at"))
+        running = r.get("outcome") == "running" and started is not None and started >= slot - SLOT_TOLERANCE
+        if running and now <= started + grace:
             continue  # under way (a long collect); it becomes a failure or a success
         slot_utc = slot.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")
         since = f"last success {r['last_ok_started']}" if last_ok else "it never succeeded"
+        if running:  # killed without a result (a power cut, SIGKILL): nobody else will say so
+            since += f"; run #{r['id']} started at {r['started_at']} and never ended"
         local = slot.strftime("%Y-%m-%d %H:%M %Z").strip()
         out.append(Incident(stage, "late", f"hb:late:{stage}:{slot_utc}",
                             f"{stage} was due at {local} and has not run successfully "

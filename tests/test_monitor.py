@@ -15,15 +15,18 @@ def _stamp(db, run_id: int, started: datetime) -> None:
                     (started.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), run_id))
 
 
-def test_a_killed_run_is_alerted_once_then_its_failure_is_not_alerted_twice(qtx_db, qtx_settings):
+def test_a_killed_run_makes_its_slot_late_then_its_failure_is_alerted_once(qtx_db, qtx_settings):
+    slot = datetime(2026, 9, 23, 8, 20, tzinfo=UTC).astimezone()  # a scheduled reconcile
+    slots = {"reconcile": slot}
+    killed_row = {"stage": "reconcile", "id": 7, "outcome": "running",
+                  "started_at": slot.astimezone(UTC).isoformat(), "last_ok_started": None}
+    grace = timedelta(minutes=30)
+    assert monitor.incidents([killed_row], slots, grace, slot + timedelta(minutes=10)) == []  # under way
+    late = monitor.incidents([killed_row], slots, grace, slot + timedelta(hours=1))
+    assert [i.kind for i in late] == ["late"] and "never ended" in late[0].message
     t0 = datetime.now(UTC) - timedelta(hours=3)
     killed = runs_db.start_run(qtx_db, "reconcile", None, 4242)  # SIGKILLed: stays 'running'
     _stamp(qtx_db, killed, t0)
-    soon = monitor.check_stages(qtx_db, qtx_settings, t0 + timedelta(minutes=10))
-    assert [i for i in soon if i.stage == "reconcile"] == []  # may still be under way
-    later = [i for i in monitor.check_stages(qtx_db, qtx_settings, t0 + timedelta(hours=1))
-             if i.stage == "reconcile"]
-    assert len(later) == 1 and "never ended" in later[0].message
     # The next run marks the killed one failed and succeeds: it is the latest run now.
     runs_db.abandon_running(qtx_db, "reconcile", "ended without a result (process killed or crashed)")
     nxt = runs_db.start_run(qtx_db, "reconcile", None, 4243)
@@ -32,7 +35,7 @@ def test_a_killed_run_is_alerted_once_then_its_failure_is_not_alerted_twice(qtx_
     assert len(again) == 1 and again[0].key == f"hb:failed:reconcile:{killed}"
     assert [i for i in monitor.check_stages(qtx_db, qtx_settings, datetime.now(UTC))
             if i.stage == "reconcile"] == []  # alerted once
-    assert qtx_db.scalar("SELECT COUNT(*) FROM outbox WHERE dedup_key LIKE 'hb:%:reconcile:%'") == 2
+    assert qtx_db.scalar("SELECT COUNT(*) FROM outbox WHERE dedup_key LIKE 'hb:failed:reconcile:%'") == 1
 
 
 def test_a_failed_run_that_is_no_longer_the_latest_is_still_alerted(qtx_db, qtx_settings):

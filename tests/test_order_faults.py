@@ -8,7 +8,7 @@ import subprocess
 import pytest
 import yaml
 
-from brokers.base import Capabilities, OrderRequest, Rejected, UnknownOutcome, client_order_id
+from brokers.base import Capabilities, Rejected, UnknownOutcome, client_order_id
 from brokers.bybit import BybitBroker
 from brokers.paper import PaperBroker
 from db import trading

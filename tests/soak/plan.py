@@ -146,15 +146,22 @@ def draw(seed: int, sessions: list[str], n_days: int) -> Plan:
                 f.start = at(d, hh, mm) - timedelta(minutes=5)
                 f.end = f.start + timedelta(minutes=rng.randint(30, 180))
         elif kind == "stage_killed":
-            for _ in range(100):
-                stage = rng.choice(KILL_STAGES)
-                hh, mm = rng.choice(FIRES[stage])
-                t = at(d, hh, mm)
-                if free(t - timedelta(minutes=1), t + timedelta(minutes=1)):
+            # A fire the Mac is awake for; another trading day when this one has none left, so
+            # the kind is never silently dropped from a plan.
+            picked = None
+            for day in [d, *rng.sample(traded, len(traded))]:
+                for _ in range(100):
+                    stage = rng.choice(KILL_STAGES)
+                    hh, mm = rng.choice(FIRES[stage])
+                    t = at(day, hh, mm)
+                    if free(t - timedelta(minutes=1), t + timedelta(minutes=1)):
+                        picked = (day, stage, t)
+                        break
+                if picked:
                     break
-            else:
+            if picked is None:
                 continue
-            f.stage, f.at = stage, t
+            f.day, f.stage, f.at = picked
             if stage in CHECKPOINTS and rng.random() < 0.5:
                 f.mode, f.checkpoint = "checkpoint", rng.choice(CHECKPOINTS[stage])
             else:
