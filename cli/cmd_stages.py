@@ -88,7 +88,11 @@ def signal(
         for b in r["buys"]:
             t.add_row("BUY", b["symbol"], b["reason"], f"strength {b['strength']:.2f}")
         out.print(t)
-        out.print(f"equity {r['equity']:,.0f}  drawdown {r['drawdown']:.2%}  day {r['daily_return']:+.2%}"
+        from pipeline.money import currency_of, fmt_money
+
+        cur = currency_of(ctx_of(ctx).settings)
+        out.print(f"equity {fmt_money(r['equity'], cur, unit=True)}  drawdown {r['drawdown']:.2%}"
+                  f"  day {r['daily_return']:+.2%}"
                   + ("  BUYs blocked (daily loss)" if r["buy_blocked"] else "")
                   + (f"  size x{r['size_multiplier']:g}" if r["size_multiplier"] < 1 else ""))
 
@@ -289,12 +293,15 @@ def replay(
         if as_json:
             emit_json(r)
             return
+        from pipeline.money import currency_of, fmt_money
+
+        cur = currency_of(s)
         t = Table(title=f"Replay {r['first']} → {r['last']} ({r['days']} days, {r['fills']} fills)")
-        for c in ("date", "sell signals", "buy signals", "orders", "equity"):
+        for c in ("date", "sell signals", "buy signals", "orders", f"equity ({cur})"):
             t.add_column(c, justify="right")
         for row in r["per_day"]:
             t.add_row(row["date"], str(row["sells"]), str(row["buys"]), str(row["orders"]),
-                      f"{row['equity']:,.0f}" if row["equity"] is not None else "-")
+                      fmt_money(row["equity"], cur))
         out.print(t)
 
     guarded(body)

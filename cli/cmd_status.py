@@ -35,9 +35,13 @@ def status(
 
 
 def render(d: dict) -> None:
+    from pipeline.money import fmt_money
+    from pipeline.status import fmt_duration
+
+    cur = d.get("currency")
     t = Table(show_header=False, box=None, pad_edge=False)
-    t.add_column(style="bold")
-    t.add_column()
+    t.add_column(style="bold", no_wrap=True)
+    t.add_column(overflow="fold")  # a long path folds onto the next line, never cut
     t.add_row("config", str(d.get("config")))
     t.add_row("market / mode", f"{d['market']} / {d['mode']}")
     t.add_row("profile", d.get("profile") or "(none)")
@@ -46,7 +50,7 @@ def render(d: dict) -> None:
     data = d["data"]
     if data["bars"]:
         t.add_row("data source", data["source"])
-        t.add_row("bars", f"{data['bars']} bars of {data['symbols']} symbols, "
+        t.add_row("bars", f"{data['bars']:,} bars of {data['symbols']} symbols, "
                           f"{data['first_date']} .. {data['last_date']}")
     else:
         t.add_row("bars", "none stored (qtx collect, or qtx init --demo)")
@@ -56,7 +60,8 @@ def render(d: dict) -> None:
                   + (f"; BUYs blocked: {'; '.join(blocks)}" if blocks else ""))
     m = d.get("metrics")
     if m:
-        t.add_row("equity", f"{m['equity']:,.2f} on {m['date']} (cash {m['cash']:,.2f})")
+        t.add_row("equity", f"{fmt_money(m['equity'], cur, unit=True)} on {m['date']} "
+                            f"(cash {fmt_money(m['cash'], cur)})")
         t.add_row("day / drawdown", f"{m.get('day_return', 0):+.2%} / {m.get('drawdown', 0):.2%}"
                   f" (size x{m.get('size_multiplier', 1):g})")
     if "open_orders" in d:
@@ -69,22 +74,20 @@ def render(d: dict) -> None:
     if d.get("telegram_setup"):
         t.add_row("telegram", f"{d['telegram_setup']}; messages only pile up in the outbox")
     out.print(t)
+    # Times in the market's own clock, short, and how long each run took: the whole row fits
+    # 80 columns; only the free-text message wraps.
     runs = Table(title="last runs", title_justify="left")
-    for col in ("stage", "outcome", "asof", "started", "ended", "message"):
-        runs.add_column(col)
+    for col in ("stage", "outcome", "as of", "started", "took"):
+        runs.add_column(col, no_wrap=True, justify="right" if col == "took" else "left")
+    runs.add_column("message", overflow="fold", ratio=1)
     for stage, r in d["runs"].items():
         if r is None:
             runs.add_row(stage, "never", "", "", "", "")
         else:
-            runs.add_row(stage, r["outcome"], r["asof"] or "", r["started_at"] or "",
-                         r["ended_at"] or "", r["message"] or "")
+            runs.add_row(stage, r["outcome"], r["asof"] or "",
+                         r.get("started_local") or r["started_at"] or "",
+                         fmt_duration(r.get("seconds")), r["message"] or "")
     out.print(runs)
-
-
-def _n(v, digits=2) -> str:
-    if v is None:
-        return "–"
-    return f"{v:,.{digits}f}"
 
 
 def _pct(v) -> str:
@@ -109,13 +112,23 @@ def positions_cmd(
         if json_out:
             emit_json(rows)
             return
-        t = Table(title=f"Positions ({len(rows)})")
-        for col in ("symbol", "qty", "avg", "last", "P&L", "P&L %", "days", "stop", "trailing"):
-            t.add_column(col, justify="left" if col == "symbol" else "right")
+        from rich import box
+
+        from pipeline.money import currency_of, fmt_money, fmt_price, fmt_qty
+
+        cur = currency_of(c.settings)
+        # No vertical rules and one exit column (a position has a stop until its trailing
+        # stop arms, then only the trailing level): every price fits whole at 80 columns.
+        t = Table(title=f"Positions ({len(rows)}, {cur})", box=box.SIMPLE_HEAD, show_edge=False,
+                  pad_edge=False)
+        for col in ("symbol", "qty", "avg", "last", "P&L", "P&L %", "days", "exit at"):
+            t.add_column(col, justify="left" if col == "symbol" else "right", no_wrap=True)
         for p in rows:
-            t.add_row(p["symbol"], _n(p["qty"], 6).rstrip("0").rstrip("."), _n(p["avg_price"]),
-                      _n(p["last_price"]), _n(p["pnl"]), _pct(p["pnl_pct"]), str(p["days_held"]),
-                      _n(p["stop_level"]), _n(p["trailing_level"]))
+            exit_at = (f"{fmt_price(p['trailing_level'], cur)} trail" if p.get("armed")
+                       else f"{fmt_price(p['stop_level'], cur)} stop")
+            t.add_row(p["symbol"], fmt_qty(p["qty"]), fmt_price(p["avg_price"], cur),
+                      fmt_price(p["last_price"], cur), fmt_money(p["pnl"], cur, sign=True),
+                      _pct(p["pnl_pct"]), str(p["days_held"]), exit_at)
         out.print(t)
 
     guarded(body)
@@ -167,11 +180,14 @@ def analysis_cmd(
                       "–" if st["win_rate"] is None else f"{st['win_rate'] * 100:.0f}%",
                       _pct(st["avg_return"]))
         out.print(t)
-        t = Table(title="Exposure by sector")
+        from pipeline.money import currency_of, fmt_money
+
+        cur = currency_of(c.settings)
+        t = Table(title=f"Exposure by sector ({cur})")
         for col in ("sector", "value", "share"):
             t.add_column(col, justify="left" if col == "sector" else "right")
         for k, v in a["exposure"]["by_sector"].items():
-            t.add_row(k, _n(v["value"]), "–" if v["share"] is None else f"{v['share'] * 100:.1f}%")
+            t.add_row(k, fmt_money(v["value"], cur), "–" if v["share"] is None else f"{v['share'] * 100:.1f}%")
         out.print(t)
         for tf in a["filters"]:
             out.print(f"{tf['name'].capitalize()} filter ({tf['label']}) on {tf['date']}: "

@@ -10,6 +10,7 @@ from typing import Any
 
 from pipeline import alerts
 from pipeline import report as report_mod
+from pipeline.money import fmt_money, fmt_price, fmt_qty, report_currency
 
 log = logging.getLogger("qtx.telegram")
 
@@ -89,9 +90,11 @@ def status(s: dict, now_age=None) -> str:
     reasons = s.get("buy_block_reasons") or []
     lines.append("Buys: " + ("blocked — " + e("; ".join(reasons)) if reasons else "allowed"))
     m = s.get("metrics")
+    cur = report_currency(s)
     if m:
-        lines.append(f"Equity: <code>{e(num(m['equity']))}</code> ({e(m['date'])})")
-        lines.append(f"Day P&amp;L: <code>{e(num(m.get('day_pnl')))}</code> ({e(pct(m.get('day_return')))})")
+        lines.append(f"Equity: <code>{e(fmt_money(m['equity'], cur, unit=True))}</code> ({e(m['date'])})")
+        lines.append(f"Day P&amp;L: <code>{e(fmt_money(m.get('day_pnl'), cur, sign=True))}</code> "
+                     f"({e(pct(m.get('day_return')))})")
         dd = m.get("drawdown")
         lines.append(f"Drawdown: {'–' if dd is None else f'{float(dd) * 100:.2f}%'} · "
                      f"size ×{e(num(m.get('size_multiplier')))}")
@@ -100,7 +103,7 @@ def status(s: dict, now_age=None) -> str:
     orders = s.get("open_orders") or []
     lines.append(f"Open orders: {len(orders)}")
     for o in orders[:10]:
-        lines.append(f"  • {e(o['side'])} {e(o['symbol'])} {e(num(o['qty'], 6))} [{e(o['status'])}]")
+        lines.append(f"  • {e(o['side'])} {e(o['symbol'])} {e(fmt_qty(o['qty']))} [{e(o['status'])}]")
     if len(orders) > 10:
         lines.append(f"  … {len(orders) - 10} more")
     runs = s.get("runs") or {}
@@ -110,8 +113,9 @@ def status(s: dict, now_age=None) -> str:
             if not r:
                 lines.append(f"  {e(stage)}: never ran")
                 continue
-            when = r.get("ended_at") or r.get("started_at")
-            line = f"  {e(stage)}: {e(r.get('outcome'))} {e(_short(when))}"
+            # the market's own clock when the status carries it, else the stored UTC time
+            when = r.get("started_local") or _short(r.get("ended_at") or r.get("started_at"))
+            line = f"  {e(stage)}: {e(r.get('outcome'))} {e(when)}"
             if r.get("outcome") == "failed" and r.get("message"):
                 line += f" — {e(str(r['message'])[:200])}"
             lines.append(line)
@@ -129,15 +133,18 @@ def positions(rows: list[dict]) -> str:
         return "<b>Positions</b>\nNo open positions."
     lines = [f"<b>Positions</b> ({len(rows)})"]
     for p in rows:
+        cur = p.get("currency") or "KRW"
         lines.append("")
-        lines.append(f"<b>{e(p['symbol'])}</b> ×{e(num(p['qty'], 6))} @ {e(num(p['avg_price']))}")
-        lines.append(f"  last {e(num(p['last_price']))} ({e(p.get('last_date'))}) · "
-                     f"P&amp;L {e(num(p['pnl']))} ({e(pct(p['pnl_pct']))}) · {e(p['days_held'])}d held")
+        lines.append(f"<b>{e(p['symbol'])}</b> ×{e(fmt_qty(p['qty']))} @ {e(fmt_price(p['avg_price'], cur))}")
+        lines.append(f"  last {e(fmt_price(p['last_price'], cur))} ({e(p.get('last_date'))}) · "
+                     f"P&amp;L {e(fmt_money(p['pnl'], cur, sign=True))} ({e(pct(p['pnl_pct']))}) · "
+                     f"{e(p['days_held'])}d held")
         if p.get("armed"):
-            lines.append(f"  trailing {e(num(p['trailing_level']))} (peak {e(num(p['peak']))}, "
-                         f"armed {e(p['armed_date'])})")
+            lines.append(f"  trailing {e(fmt_price(p['trailing_level'], cur))} "
+                         f"(peak {e(fmt_price(p['peak'], cur))}, armed {e(p['armed_date'])})")
         else:
-            lines.append(f"  stop {e(num(p['stop_level']))} · take-profit {e(num(p['take_profit_level']))}")
+            lines.append(f"  stop {e(fmt_price(p['stop_level'], cur))} · "
+                         f"take-profit {e(fmt_price(p['take_profit_level'], cur))}")
     return "\n".join(lines)
 
 
@@ -164,10 +171,11 @@ def analysis(a: dict) -> str:
         lines.append(f"  {e(rule)}: {st['trades']} trades, win {e(_rate(st['win_rate']))}, "
                      f"avg {e(pct(st['avg_return']))}")
     ex = a["exposure"]
-    lines.append(f"Invested: {e(num(ex['invested']))}"
+    cur = report_currency(a)
+    lines.append(f"Invested: {e(fmt_money(ex['invested'], cur, unit=True))}"
                  + (f" ({e(_rate(ex['invested_share']))} of equity)" if ex["invested_share"] is not None else ""))
     for sector, v in ex["by_sector"].items():
-        lines.append(f"  {e(sector)}: {e(num(v['value']))} ({e(_rate(v['share']))})")
+        lines.append(f"  {e(sector)}: {e(fmt_money(v['value'], cur))} ({e(_rate(v['share']))})")
     for t in a.get("filters") or []:  # the strategy's own filters, with its parameters
         lines.append(f"{e(t['name'].capitalize())} filter ({e(t['label'])}): {t['passing']}/{t['evaluated']} pass"
                      + (f" ({e(_rate(t['share']))})" if t["share"] is not None else "")
@@ -254,21 +262,25 @@ def daily_report(r: dict) -> str:
     """``pipeline.report.build``'s report; the lines are the plain-text ones, escaped."""
     if r.get("empty"):
         return f"<b>qtx daily report</b>\n{e(r['reason'])}"
+    cur = report_currency(r)
     lines = [
         f"<b>qtx daily report</b> — {e(r['market'])} {e(r['mode'])} — {e(r['date'])}"
         + (" — <i>synthetic sample data</i>" if "synthetic" in r.get("data_sources", []) else ""),
-        f"Equity <b>{r['equity']:,.0f}</b> (cash {r['cash']:,.0f})",
-        f"Day P&amp;L {r['day_pnl']:+,.0f} ({r['day_return']:+.2%}) · Total {r['total_pnl']:+,.0f} "
-        f"({r['total_return']:+.2%})",
+        f"Equity <b>{e(fmt_money(r['equity'], cur, unit=True))}</b> (cash {e(fmt_money(r['cash'], cur))})",
+        f"Day P&amp;L {e(fmt_money(r['day_pnl'], cur, sign=True))} ({r['day_return']:+.2%}) · "
+        f"Total {e(fmt_money(r['total_pnl'], cur, sign=True))} ({r['total_return']:+.2%})",
         f"Drawdown {r['drawdown']:.2%} · size x{r['risk']['size_multiplier']:g}"
         + (" · <b>BUYs blocked (daily loss)</b>" if r["risk"]["buy_blocked"] else ""),
     ]
     if r["risk"]["control_blocks"]:
         lines.append("Blocked: " + e("; ".join(r["risk"]["control_blocks"])))
     lines.append(f"\n<b>Positions</b> ({len(r['positions'])})")
-    lines += [e(report_mod.position_line(p)) for p in r["positions"]]
+    lines += [e(report_mod.position_line(p, cur)) for p in r["positions"]]
     lines.append(f"\n<b>Fills</b> ({len(r['fills'])})")
-    lines += [e(report_mod.fill_line(f)) for f in r["fills"]]
+    lines += [e(report_mod.fill_line(f, cur)) for f in r["fills"]]
+    if "open_orders" in r:
+        lines.append(f"\n<b>Open orders</b> ({len(r['open_orders'])})")
+        lines += [e(report_mod.order_line(o)) for o in r["open_orders"]]
     lines.append(f"\n<b>Signals</b> ({len(r['signals'])})")
     lines += [e(report_mod.signal_line(s)) for s in r["signals"]]
     return "\n".join(lines)

@@ -9,6 +9,7 @@ from db import DB, readside, trading
 from db import control as control_db
 from db import market as market_db
 from pipeline.config import Settings
+from pipeline.money import currency_of, fmt_money, fmt_price, fmt_qty, report_currency
 
 
 def build(db: DB, settings: Settings, asof: str | None = None) -> dict:
@@ -28,6 +29,7 @@ def build(db: DB, settings: Settings, asof: str | None = None) -> dict:
     signals = trading.signals_on(db, d)
     return {
         "date": d, "empty": False, "market": settings.market, "mode": settings.mode,
+        "currency": currency_of(settings),
         "data_sources": market_db.bar_sources(db),
         "equity": m["equity"], "cash": m["cash"],
         "day_pnl": m["equity"] - prev["equity"] if prev else m["equity"] - settings.capital,
@@ -41,6 +43,9 @@ def build(db: DB, settings: Settings, asof: str | None = None) -> dict:
                   for f in trading.fills_between(db, d, d)],
         "signals": [{"symbol": s["symbol"], "side": s["side"], "reason": s["reason"], "status": s["status"],
                      "verdict": s["verdict_reason"], "qty": s["qty"]} for s in signals],
+        # Orders still working at the venue (sent, not yet filled): tomorrow's open fills them.
+        "open_orders": [{k: o[k] for k in ("date", "symbol", "side", "qty", "status", "reason")}
+                        for o in trading.open_orders(db)],
     }
 
 
@@ -48,35 +53,46 @@ def to_text(r: dict) -> str:
     """The report as plain text (the terminal's rendering; Telegram's is ``control.format``)."""
     if r.get("empty"):
         return f"qtx daily report\n{r['reason']}"
+    cur = report_currency(r)
     lines = [
         f"qtx daily report — {r['market']} {r['mode']} — {r['date']}"
         + (" — synthetic sample data" if "synthetic" in r.get("data_sources", []) else ""),
-        f"Equity {r['equity']:,.0f} (cash {r['cash']:,.0f})",
-        f"Day P&L {r['day_pnl']:+,.0f} ({r['day_return']:+.2%}) · Total {r['total_pnl']:+,.0f} "
-        f"({r['total_return']:+.2%})",
+        f"Equity {fmt_money(r['equity'], cur, unit=True)} (cash {fmt_money(r['cash'], cur)})",
+        f"Day P&L {fmt_money(r['day_pnl'], cur, sign=True)} ({r['day_return']:+.2%}) · "
+        f"Total {fmt_money(r['total_pnl'], cur, sign=True)} ({r['total_return']:+.2%})",
         f"Drawdown {r['drawdown']:.2%} · size x{r['risk']['size_multiplier']:g}"
         + (" · BUYs blocked (daily loss)" if r["risk"]["buy_blocked"] else ""),
     ]
     if r["risk"]["control_blocks"]:
         lines.append("Blocked: " + "; ".join(r["risk"]["control_blocks"]))
     lines.append(f"\nPositions ({len(r['positions'])})")
-    lines += [position_line(p) for p in r["positions"]]
+    lines += [position_line(p, cur) for p in r["positions"]]
     lines.append(f"\nFills ({len(r['fills'])})")
-    lines += [fill_line(f) for f in r["fills"]]
+    lines += [fill_line(f, cur) for f in r["fills"]]
+    if "open_orders" in r:  # a report queued by an older version has no such list
+        lines.append(f"\nOpen orders ({len(r['open_orders'])})")
+        lines += [order_line(o) for o in r["open_orders"]]
     lines.append(f"\nSignals ({len(r['signals'])})")
     lines += [signal_line(s) for s in r["signals"]]
     return "\n".join(lines)
 
 
-# One line per position, fill and signal: plain text, shared with the Telegram rendering
-# (which escapes it).
-def position_line(p: dict) -> str:
-    return (f"{p['symbol']} {p['qty']:g} @ {p['avg_price']:,.6g} → {p['last']:,.6g} "
-            f"{p['pnl']:+,.0f} ({p['pnl_pct']:+.2%}){' armed' if p['armed'] else ''}")
+# One line per position, fill, order and signal: plain text, shared with the Telegram
+# rendering (which escapes it); short enough for 80 columns.
+def position_line(p: dict, cur: str = "KRW") -> str:
+    return (f"{p['symbol']} {fmt_qty(p['qty'])} @ {fmt_price(p['avg_price'], cur)} → "
+            f"{fmt_price(p['last'], cur)} {fmt_money(p['pnl'], cur, sign=True)} "
+            f"({p['pnl_pct']:+.2%}){' armed' if p['armed'] else ''}")
 
 
-def fill_line(f: dict) -> str:
-    return f"{f['side']} {f['symbol']} {f['qty']:g} @ {f['price']:,.6g} — {f['reason'] or ''}"
+def fill_line(f: dict, cur: str = "KRW") -> str:
+    return (f"{f['side']} {f['symbol']} {fmt_qty(f['qty'])} @ {fmt_price(f['price'], cur)} "
+            f"— {f['reason'] or ''}")
+
+
+def order_line(o: dict) -> str:
+    return (f"{o['side']} {o['symbol']} {fmt_qty(o['qty'])} [{o['status']}] "
+            f"{o.get('reason') or ''} (of {o['date']})").replace("  ", " ")
 
 
 def signal_line(s: dict) -> str:

@@ -84,14 +84,17 @@ def status(db: DB, settings: Settings) -> dict:
 
 def positions(db: DB, settings: Settings, asof: str | None = None) -> list[dict]:
     from pipeline import positions_view  # the engine and the bars: not for status
+    from pipeline.money import currency_of
 
-    return positions_view.positions(db, settings, asof=asof)
+    cur = currency_of(settings)  # each row says its money's currency, for every renderer
+    return [dict(row, currency=cur) for row in positions_view.positions(db, settings, asof=asof)]
 
 
 def analysis(db: DB, settings: Settings, days: int = 30, asof: str | None = None) -> dict:
     from pipeline import analysis as analysis_mod  # the backtest machinery: not for status
+    from pipeline.money import currency_of
 
-    return analysis_mod.analysis(db, settings, days=days, asof=asof)
+    return dict(analysis_mod.analysis(db, settings, days=days, asof=asof), currency=currency_of(settings))
 
 
 def set_trading(db: DB, enabled: bool, by: str, reason: str | None = None) -> dict:

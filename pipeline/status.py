@@ -6,13 +6,52 @@ heartbeat, control flags) from their own modules.  Keep values JSON-friendly.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from db import bars as bars_db
 from db import runs as runs_db
 from db.core import DB, SCHEMA_VERSION
-from pipeline.calendar import STAGES
+from pipeline.calendar import STAGES, market_zone
+from pipeline.money import currency_of
+
+
+def _parse_ts(ts: str | None) -> datetime | None:
+    if not ts:
+        return None
+    try:
+        t = datetime.fromisoformat(str(ts).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def local_time(ts: str | None, market: str) -> str | None:
+    """A stored UTC timestamp as the market's local time, short: ``12-02 16:00 KST`` (the
+    operator thinks in the market's clock, and 80 columns have no room for microseconds)."""
+    t = _parse_ts(ts)
+    if t is None:
+        return None
+    local = t.astimezone(market_zone(market))
+    return f"{local:%m-%d %H:%M} {local.tzname()}"
+
+
+def run_seconds(started: str | None, ended: str | None) -> float | None:
+    a, b = _parse_ts(started), _parse_ts(ended)
+    return None if a is None or b is None else max((b - a).total_seconds(), 0.0)
+
+
+def fmt_duration(seconds: float | None) -> str:
+    """``0.03`` -> ``0.0s``, ``75`` -> ``1m15s``, ``7300`` -> ``2h01m``; None -> ``''``."""
+    if seconds is None:
+        return ""
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    s = int(round(seconds))
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
 
 
 def data_source_label(sources: dict[str, int]) -> str:
@@ -29,13 +68,16 @@ def status(db: DB, settings: Any) -> dict[str, Any]:
         r = last.get(stage)
         runs[stage] = None if r is None else {
             "outcome": r["outcome"], "asof": r["asof"], "started_at": r["started_at"],
-            "ended_at": r["ended_at"], "message": r["message"], "pid": r["pid"]}
+            "ended_at": r["ended_at"], "message": r["message"], "pid": r["pid"],
+            "started_local": local_time(r["started_at"], settings.market),
+            "seconds": run_seconds(r["started_at"], r["ended_at"])}
     return {
         "config": str(Path(settings.config_path)) if settings.config_path else None,
         "market": settings.market,
         "mode": settings.mode,
         "profile": settings.profile,
         "strategy": settings.strategy.name,
+        "currency": currency_of(settings),
         "database": {
             "path": str(db.path),
             "schema_version": db.schema_version,
