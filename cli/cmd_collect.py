@@ -110,12 +110,27 @@ def collect(
 
 
 def _show(summary: dict, as_json: bool) -> None:
+    _warn(summary)
     if as_json:
         emit_json(summary)
     elif summary.get("status") == "skipped":
         out.print(f"collect: skipped: {summary['reason']}")
     else:
         render(summary)
+
+
+def _warn(s: dict) -> None:
+    """What the import left out or flagged, on stderr whatever the output format."""
+    for x in s.get("not_symbols") or []:
+        err.print(f"warning: skipped {x['file']}: {x['reason']}", highlight=False, markup=False,
+                  soft_wrap=True)
+    for sym in s.get("corporate_actions") or []:
+        err.print(f"warning: {sym}: a daily move beyond the price limit (unadjusted split?); "
+                  "no BUYs for it until adjusted bars replace the stored ones",
+                  highlight=False, markup=False, soft_wrap=True)
+    for sym in s.get("corporate_actions_cleared") or []:
+        err.print(f"{sym}: bars now within the price limit; BUYs allowed again",
+                  highlight=False, markup=False, soft_wrap=True)
 
 
 def _one_line(s: dict) -> str:

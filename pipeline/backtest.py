@@ -15,7 +15,8 @@ from typing import IO
 from db import DB
 from db import market as market_db
 from pipeline.config import Settings
-from pipeline.engine import SimResult, UniverseFilter, simulate
+from pipeline.corporate_actions import universe_filter
+from pipeline.engine import SimResult, simulate
 from pipeline.market import InstrumentRules, Market, from_columns
 from pipeline.metrics import summary
 from risk.params import from_settings
@@ -52,7 +53,7 @@ def run(db: DB, settings: Settings, start: str | None = None, end: str | None = 
         raise ValueError(f"no bars stored in {db.path}; run `qtx collect` (or `qtx init --demo`) first")
     rp, costs = from_settings(settings)
     res = simulate(market, strategy_of(settings), rp, costs, settings.capital, start, end,
-                   UniverseFilter.from_settings(settings.universe), progress)
+                   universe_filter(db, settings), progress)
     per_year = 365.0 if settings.market == "bybit" else 252.0
     # The verdicts as counted in the loop: a dict per verdict only to count them cost 10%.
     stats = summary(res.trades, res.equity, res.capital, (), res.exits, per_year)

@@ -18,6 +18,7 @@ from typing import Any
 from db import bars as bars_db
 from db import events
 from db.core import DB
+from pipeline import corporate_actions
 from pipeline.collect_bybit import collect_bybit
 from pipeline.collect_kiwoom import collect_kiwoom
 from pipeline.csv_bars import (
@@ -25,11 +26,14 @@ from pipeline.csv_bars import (
     SECTORS_FILE,
     SKIP_REASONS,
     CsvFormatError,
+    MarketDays,
     ParsedBars,
     bar_files,
     parse_file,
     parse_sectors,
     sniff_header,
+    symbol_of,
+    symbol_problem,
 )
 from pipeline.feed import Progress
 from sennot.numeric import eq
@@ -95,6 +99,15 @@ def collect_csv(db: DB, settings: Any, path: str | Path, asof: str | None = None
     files = bar_files(directory)
     if not files:  # nothing to import is a wrong folder, not a successful run
         raise CollectUsageError(f"--path {directory}: no <SYMBOL>.csv bar files in this folder")
+    # A file whose name is no symbol of the market (a Finder duplicate, notes.csv) is skipped
+    # and said: imported, it would become a symbol of its own.
+    not_symbols = [{"file": f.name, "reason": why} for f in files
+                   if (why := symbol_problem(symbol_of(f), settings.market))]
+    files = [f for f in files if not symbol_problem(symbol_of(f), settings.market)]
+    if not files:
+        raise CollectUsageError(
+            f"--path {directory}: no usable <SYMBOL>.csv bar file in this folder ("
+            + "; ".join(f"{x['file']}: {x['reason']}" for x in not_symbols[:5]) + ")")
     for f in files:  # fail before writing anything
         with f.open(encoding="utf-8-sig", errors="replace") as fh:
             sniff_header(fh.readline(), f)
@@ -107,8 +120,15 @@ def collect_csv(db: DB, settings: Any, path: str | Path, asof: str | None = None
     except (csv.Error, IsADirectoryError) as e:
         raise CsvFormatError(sectors_path, f"not a readable CSV ({e})") from None
 
+    # Rows the market's calendar rules out: closed days, and days after its current date.
+    from pipeline.calendar import market_date, sessions
+    from pipeline.windows_gate import now
+
+    days = MarketDays(sessions(settings).is_session, market_date(settings.market, now()).isoformat())
+    status_now = corporate_actions.statuses(db)
     summary: dict[str, Any] = {
         "status": "ok", "source": "csv", "path": str(directory), "asof": asof, "files": len(files),
+        "not_symbols": not_symbols, "corporate_actions": [], "corporate_actions_cleared": [],
         "headerless_files": [], "rows_read": 0, "bars_new": 0, "bars_unchanged": 0,
         "after_asof": 0, "skipped": {}, "skipped_total": 0, "flagged": {}, "conflicts": 0,
         "conflict_examples": [], "sectors": 0, "symbols": [],
@@ -117,10 +137,20 @@ def collect_csv(db: DB, settings: Any, path: str | Path, asof: str | None = None
     batch = _Batches(db)
     try:
         for i, f in enumerate(files, 1):
-            parsed = parse_file(f, asof=asof)
+            parsed = parse_file(f, asof=asof, days=days)
             batch.begin()
             new, unchanged, conflicts = _store(db, parsed)
             _record_problems(db, parsed, conflicts)
+            # The move is judged on what the strategy will read: the file's bars, or where the
+            # file differs from them, the stored bars of its range (a conflict keeps those).
+            dates, closes = parsed.bars["date"], parsed.bars["close"]
+            if conflicts:
+                stored = bars_db.read_bar_arrays(db, parsed.symbol, dates.iloc[0], dates.iloc[-1])
+                dates, closes = stored["date"], stored["close"]
+            change = corporate_actions.review(db, settings.market, parsed.symbol, dates, closes,
+                                              current=status_now.get(parsed.symbol))
+            if change:
+                summary["corporate_actions" if change == "flagged" else "corporate_actions_cleared"].append(parsed.symbol)
             batch.done(len(parsed.bars))
             summary["rows_read"] += parsed.rows_read
             summary["bars_new"] += new
@@ -135,6 +165,11 @@ def collect_csv(db: DB, settings: Any, path: str | Path, asof: str | None = None
                 summary["headerless_files"].append(f.name)
             if progress:
                 progress(i, len(files), parsed.symbol)
+        if summary["rows_read"] == sum(skipped.values()):
+            # Every row of every file was skipped: a wrong folder or wrong files, not an import.
+            raise CollectUsageError(
+                f"--path {directory}: no usable bar in {len(files)} file(s) (skipped: "
+                + ", ".join(f"{k} {v}" for k, v in sorted(skipped.items())) + ")")
     except BaseException:
         batch.abort()
         raise

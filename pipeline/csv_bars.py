@@ -6,8 +6,11 @@ a header whose first row starts with a date and has at least six columns is read
 standard order (``date,open,high,low,close,volume,...``): that is how KRX files are published.
 
 Rows that cannot be trading days are skipped and counted by reason (``SKIP_REASONS``); they are
-never stored.  Rows whose open or close lies outside ``[low, high]`` are kept but flagged: real
-published data (adjusted prices rounded separately) has them, and they are still trading days.
+never stored: a date the market was closed (given its calendar), a date after the market's
+current date, an absurd number, a price outside ``[low, high]`` by more than rounding explains.
+Rows whose open or close lies just outside ``[low, high]`` are kept but flagged: real published
+data (adjusted prices rounded separately) has them, and they are still trading days.  Off-grid
+prices (KRX ticks) are kept: adjusted prices are rarely on the grid.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import csv
 import io
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,13 +30,27 @@ REQUIRED = ("date", "open", "high", "low", "close", "volume")
 PRICES = ("open", "high", "low", "close")
 SECTORS_FILE = "sectors.csv"
 
+# No market quotes anything near these (a KRX share is at most a few million won, a coin a few
+# hundred thousand USDT); beyond them a number is a typo or an overflow (1e308), and sums of them
+# would be inf.
+MAX_PRICE = 1e12
+MAX_VOLUME = 1e18
+# Adjusted prices rounded separately put open or close up to a tick or so outside [low, high]
+# (about 0.1% in the KRX sample, a few % for very cheap shares): kept and flagged.  Beyond
+# this, no rounding explains it.
+OUTSIDE_TOLERANCE = 0.05
+
 # Why a row was skipped; checked in this order, the first that applies is counted.
 SKIP_REASONS = {
     "bad_date": "date missing or not a real YYYY-MM-DD date",
+    "not_trading_day": "the market was closed that day (weekend or holiday of its calendar)",
+    "future_date": "the date is after the market's current date",
     "missing_value": "a price or the volume is empty",
     "non_numeric": "a price or the volume is not a number",
+    "absurd_value": f"a price above {MAX_PRICE:.0e} or a volume above {MAX_VOLUME:.0e}",
     "price_not_positive": "a price is zero or negative (holiday or halt row)",
     "high_below_low": "high is below low",
+    "outside_range": "open or close outside [low, high] by more than rounding explains",
     "negative_volume": "volume is negative",
     "duplicate_date": "the date appeared earlier in the file (the first row is kept)",
 }
@@ -75,6 +93,28 @@ def symbol_of(path: str | Path) -> str:
     return Path(path).name[: -len(".csv")] if Path(path).name.lower().endswith(".csv") else Path(path).stem
 
 
+# A symbol as both markets write them: upper-case letters and digits (KRX 005930, Bybit
+# BTCUSDT), maybe with . - _ (BRK.B).  A space, brackets or lower case is no symbol: a Finder
+# duplicate "005930 (1).csv", a "notes.csv" or a "copy of" would otherwise be imported as one.
+_SYMBOL_RE = re.compile(r"^[A-Z0-9][A-Z0-9._-]{0,31}$")
+_DUPLICATE_RE = re.compile(r"^(.+?)(?:\s*\(\d+\)|\s+copy(?:\s+\d+)?|\s+\d+)$", re.IGNORECASE)
+
+
+def symbol_problem(symbol: str, market: str | None = None) -> str | None:
+    """Why a bar file named ``<symbol>.csv`` is no symbol of ``market`` (None: it may be one).
+
+    The reason says what the file probably is: a duplicate of another file, a KRX code that lost
+    its leading zeros, or not a symbol at all."""
+    if market == "krx" and symbol.isdigit() and len(symbol) < 6:
+        return f"not a KRX code (6 digits; did you mean {symbol.zfill(6)}?)"
+    if _SYMBOL_RE.match(symbol):
+        return None
+    dup = _DUPLICATE_RE.match(symbol)
+    if dup and _SYMBOL_RE.match(dup.group(1).strip()):
+        return f"a copy of {dup.group(1).strip()}.csv, not a symbol"
+    return "not a symbol (upper-case letters and digits, like 005930 or BTCUSDT)"
+
+
 def bar_files(directory: str | Path) -> list[Path]:
     """The bar files of a directory (``*.csv`` except ``sectors.csv``), sorted by name."""
     d = Path(directory)
@@ -103,24 +143,36 @@ def sniff_header(first_line: str, path: str | Path) -> tuple[bool, list[str] | N
               f"first line: {line[:80]!r})")
 
 
-def parse_file(path: str | Path, asof: str | None = None, symbol: str | None = None) -> ParsedBars:
+@dataclass(frozen=True)
+class MarketDays:
+    """What the market's calendar says about a row's date: ``is_session`` (a trading day, e.g.
+    ``pipeline.calendar.sessions(settings).is_session``) and ``today`` (the market's current
+    date, YYYY-MM-DD).  Either may be None: not checked."""
+
+    is_session: Callable[[str], bool] | None = None
+    today: str | None = None
+
+
+def parse_file(path: str | Path, asof: str | None = None, symbol: str | None = None,
+               days: MarketDays | None = None) -> ParsedBars:
     """Read one bar file and validate every row (see ``SKIP_REASONS``)."""
     path = Path(path)
     text = path.read_text(encoding="utf-8-sig", errors="replace")
-    return parse_text(text, path=path, asof=asof, symbol=symbol or symbol_of(path))
+    return parse_text(text, path=path, asof=asof, symbol=symbol or symbol_of(path), days=days)
 
 
 def parse_text(text: str, *, path: str | Path = "<text>", asof: str | None = None,
-               symbol: str = "?") -> ParsedBars:
+               symbol: str = "?", days: MarketDays | None = None) -> ParsedBars:
     first_line = text.split("\n", 1)[0]
     headerless, cols = sniff_header(first_line, path)
     try:
-        return _parse(text, path, asof, symbol, headerless)
+        return _parse(text, path, asof, symbol, headerless, days)
     except pd.errors.ParserError as err:
         raise CsvFormatError(path, f"cannot be read as CSV: {str(err).strip()[:200]}") from None
 
 
-def _parse(text: str, path: str | Path, asof: str | None, symbol: str, headerless: bool) -> ParsedBars:
+def _parse(text: str, path: str | Path, asof: str | None, symbol: str, headerless: bool,
+           days: MarketDays | None = None) -> ParsedBars:
     # Let the C parser type the numbers (fast path); a column with any non-numeric text comes
     # back as text and is checked value by value.  Only empty cells count as missing here.
     opts = dict(keep_default_na=False, na_values=[""], skip_blank_lines=True)
@@ -140,7 +192,8 @@ def _parse(text: str, path: str | Path, asof: str | None, symbol: str, headerles
     # Bad rows are reported exactly as written, with their real line numbers.
     lines = [(no, ln) for no, ln in enumerate(text.splitlines(), 1) if ln.strip()]
     return validate(raw, path=str(path), symbol=symbol, asof=asof, headerless=headerless,
-                    first_data_line=first_data_line, lines=lines if headerless else lines[1:])
+                    first_data_line=first_data_line, lines=lines if headerless else lines[1:],
+                    days=days)
 
 
 _NA_TOKENS = {"", "nan", "na", "n/a", "null", "none", "-"}
@@ -178,7 +231,7 @@ def _numbers(col: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def validate(raw: pd.DataFrame, *, path: str, symbol: str, asof: str | None = None,
              headerless: bool = False, first_data_line: int = 2,
-             lines: list[tuple[int, str]] | None = None) -> ParsedBars:
+             lines: list[tuple[int, str]] | None = None, days: MarketDays | None = None) -> ParsedBars:
     """Validate columns ``date,open,high,low,close,volume`` into good bars + counts by reason."""
     n = len(raw)
     dates = np.array([x.strip() if isinstance(x, str) else "" for x in raw["date"].to_numpy(dtype=object)],
@@ -192,6 +245,14 @@ def validate(raw: pd.DataFrame, *, path: str, symbol: str, asof: str | None = No
     parsed = pd.to_datetime(pd.Series(np.where(shaped, dates, None), dtype=object),
                             format="%Y-%m-%d", errors="coerce")
     mark(~shaped | parsed.isna().to_numpy(), "bad_date")
+    days = days or MarketDays()
+    if days.is_session is not None:
+        real = code == 0
+        closed = {d for d in set(dates[real].tolist()) if not days.is_session(d)}
+        if closed:
+            mark(real & np.isin(dates, list(closed)), "not_trading_day")
+    if days.today is not None:
+        mark((code == 0) & (dates > days.today), "future_date")
 
     cols = {}
     missing = np.zeros(n, bool)
@@ -204,8 +265,12 @@ def validate(raw: pd.DataFrame, *, path: str, symbol: str, asof: str | None = No
     mark(bad, "non_numeric")
     o, h, lo, c, vol = (cols[k] for k in ("open", "high", "low", "close", "volume"))
     with np.errstate(invalid="ignore"):
+        mark((o > MAX_PRICE) | (h > MAX_PRICE) | (lo > MAX_PRICE) | (c > MAX_PRICE)
+             | (vol > MAX_VOLUME), "absurd_value")
         mark((o <= 0) | (h <= 0) | (lo <= 0) | (c <= 0), "price_not_positive")
         mark(h < lo, "high_below_low")
+        top, bottom = h * (1 + OUTSIDE_TOLERANCE), lo * (1 - OUTSIDE_TOLERANCE)
+        mark((o > top) | (c > top) | (o < bottom) | (c < bottom), "outside_range")
         mark(vol < 0, "negative_volume")
     seen: set[str] = set()
     dup = np.zeros(n, bool)

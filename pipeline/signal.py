@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from db import DB, trading
 from db import market as market_db
+from pipeline import corporate_actions
 from pipeline.backtest import load_recent_market, strategy_of
 from pipeline.brokers_factory import make_broker
 from pipeline.calendar import sessions
 from pipeline.config import Settings
 from pipeline.engine import (
     Held,
-    UniverseFilter,
     entry_candidates,
     exit_signals,
     held_on,
@@ -80,7 +80,7 @@ def run_signal(db: DB, settings: Settings, asof: str | None = None, broker=None)
     flat = [s for s in market.symbols if s not in {h.symbol for h in held} and s not in busy
             and market.own_index(s, k) >= 0]
     tables = strategy.entries_many([market.bars[s] for s in flat])
-    universe = UniverseFilter.from_settings(settings.universe)
+    universe = corporate_actions.universe_filter(db, settings)  # no BUY on a flagged symbol
     masks = {s: universe.mask(market.bars[s]) for s in flat}
     buys = entry_candidates(market, tables, masks, k, set(), flat)
 

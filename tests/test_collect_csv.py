@@ -31,9 +31,16 @@ CRAFTED = """date,open,high,low,close,volume,comment
 2024-01-16,100,110,90,105,-1,negative volume
 2024-01-03,101,111,91,106,1000,repeated date
 2024-01-15,120,118,95,100,2000,open above high: kept and flagged
+2024-01-06,100,110,90,105,1000,a Saturday
+2024-01-01,100,110,90,105,1000,New Year's Day (KRX closed)
+2099-01-06,100,110,90,105,1000,after the market's current date
+2024-01-17,1e308,1e308,90,105,1000,absurd price
+2024-01-18,100,110,90,105,inf,infinite volume
+2024-01-19,100,110,90,150,1000,close far above high
 """
-CRAFTED_SKIPS = {"bad_date": 3, "missing_value": 2, "non_numeric": 1, "price_not_positive": 2,
-                 "high_below_low": 1, "negative_volume": 1, "duplicate_date": 1}
+CRAFTED_SKIPS = {"bad_date": 3, "missing_value": 2, "non_numeric": 2, "price_not_positive": 2,
+                 "high_below_low": 1, "negative_volume": 1, "duplicate_date": 1,
+                 "not_trading_day": 2, "future_date": 1, "absurd_value": 1, "outside_range": 1}
 
 
 def _write(d, name, text):
@@ -243,8 +250,9 @@ def test_krx_raw_files_as_published(tmp_path, shared_data, qtx_db, qtx_settings)
         pytest.skip(f"{raw} not present")
     s = collect_csv(qtx_db, qtx_settings, raw)
     assert sorted(s["headerless_files"]) == ["005930.csv", "035720.csv", "145270.csv"]
-    # Every calendar day has a row; holidays and halts are all-zero (or zero-price) rows.
-    assert s["skipped"].get("price_not_positive", 0) > 2000
+    # Every calendar day has a row; weekends and holidays are known to the calendar, halts are
+    # zero-price rows.
+    assert s["skipped"]["not_trading_day"] > 2000 and s["skipped"]["price_not_positive"] > 0
     bad = qtx_db.scalar("SELECT COUNT(*) FROM bars WHERE open <= 0 OR high <= 0 OR low <= 0 "
                         "OR close <= 0 OR high < low OR volume < 0")
     assert bad == 0
@@ -285,10 +293,10 @@ def test_failure_mid_import_leaves_no_partial_batch(tmp_path, qtx_db, qtx_settin
     _write(src, "B.csv", GOOD)
     real = collect_mod.parse_file
 
-    def flaky(path, asof=None):
+    def flaky(path, asof=None, **kw):
         if path.name == "B.csv":
             raise OSError("disk went away")
-        return real(path, asof=asof)
+        return real(path, asof=asof, **kw)
 
     monkeypatch.setattr(collect_mod, "parse_file", flaky)
     with pytest.raises(OSError):
