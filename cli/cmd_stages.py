@@ -95,6 +95,10 @@ def signal(
                   f"  day {r['daily_return']:+.2%}"
                   + ("  BUYs blocked (daily loss)" if r["buy_blocked"] else "")
                   + (f"  size x{r['size_multiplier']:g}" if r["size_multiplier"] < 1 else ""))
+        for u in r.get("universe_unmatched") or []:  # a universe entry that has no effect is said
+            err.print(f"warning: universe symbol {u['symbol']} has no stored bars"
+                      + (f" (did you mean {u['did_you_mean']}?)" if u["did_you_mean"] else ""),
+                      markup=False, highlight=False)
 
     _run(ctx, "signal", asof, as_json, lambda db, s, a: run_signal(db, s, a), render)
 

@@ -10,6 +10,8 @@ stores nothing new and gives the same decisions.
 from __future__ import annotations
 
 from db import DB, trading
+from db import bars as bars_db
+from db import events as events_db
 from db import market as market_db
 from pipeline import corporate_actions
 from pipeline.backtest import load_recent_market, strategy_of
@@ -57,11 +59,32 @@ def risk_state(db: DB, settings: Settings, market, t: str, cash: float, held: li
     return assess(equity, prev["equity"] if prev else None, prev["peak"] if prev else start_peak, rp)
 
 
+def unmatched_universe(wanted: list[str], stored: list[str], market: str) -> list[dict]:
+    """Universe symbols no stored bar matches, each with what it probably meant (a KRX code that
+    lost its leading zeros: ``5930`` -> ``005930``).  Pure."""
+    have = set(stored)
+    out = []
+    for sym in wanted:
+        if sym in have:
+            continue
+        guess = sym.zfill(6) if market == "krx" and sym.isdigit() and len(sym) < 6 else None
+        out.append({"symbol": sym, "did_you_mean": guess})
+    return out
+
+
 def run_signal(db: DB, settings: Settings, asof: str | None = None, broker=None) -> dict:
     t = decision_date(db, asof, settings)
     if t is None:
-        return {"status": "nothing_to_do", "reason": "no bars stored", "date": None, "asof": asof,
-                "bar_date": None}
+        stored = bars_db.symbols(db)
+        why = (f"no bar on or before {asof} (the first stored bar is later)" if stored and asof
+               else "no bars stored (qtx collect, or qtx init --demo)")
+        return {"status": "nothing_to_do", "reason": why, "date": None, "asof": asof, "bar_date": None}
+    unmatched = unmatched_universe(list(settings.universe.symbols), bars_db.symbols(db), settings.market)
+    if unmatched:
+        events_db.record(db, "warning", "universe_unmatched",
+                         "universe.symbols with no stored bars: " + ", ".join(
+                             u["symbol"] + (f" (did you mean {u['did_you_mean']}?)" if u["did_you_mean"] else "")
+                             for u in unmatched), {"unmatched": unmatched})
     broker = broker or make_broker(settings, db)
     strategy = strategy_of(settings)
     entries = [p["entry_date"] for p in trading.positions(db).values()]
@@ -110,4 +133,5 @@ def run_signal(db: DB, settings: Settings, asof: str | None = None, broker=None)
         "equity": state.equity, "cash": cash, "drawdown": state.drawdown,
         "daily_return": state.daily_return, "buy_blocked": state.buy_blocked,
         "size_multiplier": state.size_multiplier,
+        "universe_unmatched": unmatched,
     }

@@ -174,3 +174,21 @@ def _db(ws):
 
     db = open_db(db_of(ws), market="krx", mode="paper")
     return contextlib.closing(db)
+
+
+def test_a_universe_symbol_without_bars_is_said_with_its_likely_code():
+    from pipeline.signal import unmatched_universe
+
+    got = unmatched_universe(["5930", "000660", "NOPE"], ["000660", "005930"], "krx")
+    assert got == [{"symbol": "5930", "did_you_mean": "005930"}, {"symbol": "NOPE", "did_you_mean": None}]
+    assert unmatched_universe(["BTCUSDT"], ["BTCUSDT"], "bybit") == []
+
+
+def test_signal_says_when_a_universe_symbol_has_no_bars(tmp_path, run_cli):
+    code, _, _ = run_cli(["init", tmp_path, "--demo"])
+    assert code == 0
+    cfg = tmp_path / "qtx.yaml"
+    cfg.write_text(cfg.read_text().replace("symbols: []", "symbols: [SYN001, 5930]", 1))
+    code, out, err = run_cli(["--config", cfg, "signal", "--asof", "2025-06-02"])
+    assert code == 0, err
+    assert "universe symbol 5930 has no stored bars (did you mean 005930?)" in err
