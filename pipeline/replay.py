@@ -64,13 +64,18 @@ def run_replay(db: DB, settings: Settings, dates: list[str], source: str | None 
                progress: Callable[[int, int, str], None] | None = None) -> dict:
     refuse_done_dates(db, dates)
     trades_before = trading.fill_count(db)
+    stored = "+".join(market_db.bar_sources(db)) or "none"
     per_day = []
     for n, d in enumerate(dates, start=1):
-        if source:
-            with run_stage(db, settings, "collect", d) as run:
+        with run_stage(db, settings, "collect", d) as run:
+            if source:
                 c = run_collect(db, settings, source=source, path=path, asof=d)
                 after_collect(db, settings, d)
                 run.note(f"{c.get('bars_new', 0)} new bars")
+            else:
+                # Over stored bars the data stage is the store itself: say so in `runs`, so
+                # status shows what moved the market on each replayed date, not "never".
+                run.note(f"replay: the bars up to {d} were already stored ({stored})")
         with run_stage(db, settings, "signal", d) as run:
             s = run_signal(db, settings, d)
             run.note(f"date={s.get('date')}")

@@ -24,6 +24,8 @@ import pandas as pd
 SOURCE = "synthetic"
 SECTORS = ("Synthetic Tech", "Synthetic Finance", "Synthetic Energy", "Synthetic Health",
            "Synthetic Consumer", "Synthetic Industrials")
+# Business days spanned: about 3.2 years, some 790 KRX trading days once holidays are out.
+DEFAULT_DAYS = 830
 # KRX tick sizes (2023-): (upper bound exclusive, tick)
 _TICKS = ((2_000, 1), (5_000, 5), (20_000, 10), (50_000, 50), (200_000, 100), (500_000, 500))
 
@@ -51,12 +53,25 @@ def sectors(n_symbols: int = 36) -> dict[str, str]:
     return {s: SECTORS[i % len(SECTORS)] for i, s in enumerate(symbol_names(n_symbols))}
 
 
-def generate(seed: int = 7, n_symbols: int = 36, n_days: int = 780,
+def krx_dates(start: str, n_days: int) -> np.ndarray:
+    """The KRX trading days among ``n_days`` business days from ``start``: weekdays without the
+    exchange's holidays (Christmas, Seollal, Chuseok, ...), as a real KRX feed has them."""
+    from datetime import date
+
+    from pipeline.calendar import trading_days
+
+    span = pd.bdate_range(start=start, periods=n_days)
+    days = trading_days("krx", date.fromisoformat(span[0].strftime("%Y-%m-%d")), span[-1].date())
+    return np.array([d.isoformat() for d in days])
+
+
+def generate(seed: int = 7, n_symbols: int = 36, n_days: int = DEFAULT_DAYS,
              start: str = "2023-01-02") -> dict[str, pd.DataFrame]:
-    """``symbol -> DataFrame(date, open, high, low, close, volume)`` over ``n_days`` business days."""
-    dates = pd.bdate_range(start=start, periods=n_days).strftime("%Y-%m-%d").to_numpy()
+    """``symbol -> DataFrame(date, open, high, low, close, volume)`` on the KRX trading days
+    of ``n_days`` business days from ``start`` (``krx_dates``): no bar on a holiday."""
+    dates = krx_dates(start, n_days)
     rng = np.random.default_rng(seed)
-    market = _market_shocks(n_days)
+    market = _market_shocks(len(dates))
     out = {}
     for sym in symbol_names(n_symbols):
         out[sym] = _one_symbol(np.random.default_rng(rng.integers(2**63)), dates, market)
@@ -166,7 +181,7 @@ def _one_symbol(rng: np.random.Generator, dates: np.ndarray, market: np.ndarray)
                          "close": close, "volume": volume})
 
 
-def load_into(db: Any, seed: int = 7, n_symbols: int = 36, n_days: int = 780,
+def load_into(db: Any, seed: int = 7, n_symbols: int = 36, n_days: int = DEFAULT_DAYS,
               start: str = "2023-01-02") -> dict[str, Any]:
     """Write the sample market's bars and instruments (source 'synthetic'); idempotent."""
     from db import bars as bars_db  # the only place this module touches the database

@@ -98,6 +98,23 @@ def test_every_sennot_rule_fires(market):
 def test_load_into_is_idempotent(qtx_db):
     first = sm.load_into(qtx_db, n_symbols=3, n_days=300)
     second = sm.load_into(qtx_db, n_symbols=3, n_days=300)
-    assert first["bars_new"] == 900 and second["bars_new"] == 0
-    assert qtx_db.scalar("SELECT COUNT(*) FROM bars WHERE source = 'synthetic'") == 900
+    n = len(sm.krx_dates("2023-01-02", 300))  # the KRX trading days of 300 business days
+    assert 280 < n < 300
+    assert first["bars_new"] == 3 * n and second["bars_new"] == 0
+    assert qtx_db.scalar("SELECT COUNT(*) FROM bars WHERE source = 'synthetic'") == 3 * n
     assert qtx_db.scalar("SELECT COUNT(*) FROM instruments WHERE sector LIKE 'Synthetic %'") == 3
+
+
+def test_bars_follow_the_krx_calendar(market):
+    """No bar on a weekend or a KRX holiday (Christmas, Seollal, Chuseok): the demo's market
+    moves on the days the real one does."""
+    from datetime import date
+
+    from pipeline.calendar import closure_reason, trading_days
+
+    dates = market["SYN001"]["date"].tolist()
+    assert "2023-12-25" not in dates and "2024-12-25" not in dates and "2024-02-09" not in dates
+    assert [d for d in dates if closure_reason("krx", date.fromisoformat(d))] == []
+    first, last = date.fromisoformat(dates[0]), date.fromisoformat(dates[-1])
+    assert dates == [d.isoformat() for d in trading_days("krx", first, last)]  # none missing
+    assert all(df["date"].tolist() == dates for df in market.values())

@@ -110,3 +110,18 @@ def test_fmt_qty_and_currency_of():
     assert fmt_qty(85.0) == "85" and fmt_qty(0.0123) == "0.0123" and fmt_qty(1234.0) == "1,234"
     assert currency_of(NS(market="krx")) == "KRW"
     assert currency_of(NS(market="bybit", bybit=NS(quote_coin="usdc"))) == "USDC"
+
+
+def test_status_after_a_replay_shows_the_data_stage_that_moved_the_market(demo):
+    """A replay over stored bars records its data stage: status shows collect as of the last
+    replayed date, saying the bars were already stored (not 'collect: never')."""
+    import json
+
+    root = Path(__file__).resolve().parent.parent
+    st = json.loads(_qtx(["--config", demo, "status", "--json"], root).stdout)
+    collect = st["runs"]["collect"]
+    assert collect is not None and collect["outcome"] == "ok"
+    assert collect["asof"] == st["runs"]["signal"]["asof"] == st["data"]["last_date"]
+    assert "already stored (synthetic)" in collect["message"]
+    text = _qtx(["--config", demo, "status"], root).stdout
+    assert not re.search(r"collect\s+│\s+never", text), text
