@@ -47,6 +47,10 @@ def _run(ctx: typer.Context, stage: str, asof: str | None, as_json: bool,
             if as_json:
                 emit_json(e.freshness.to_dict() | {"status": "stale", "stage": stage, "reason": str(e)})
             raise typer.Exit(1) from None
+        note = _older_than_asked(asof, result)
+        if note:
+            result["note"] = note
+            err.print(f"note: {note}", markup=False, highlight=False, soft_wrap=True)
         if as_json:
             emit_json(result)
         elif result.get("status") in ("skipped", "busy"):
@@ -55,6 +59,14 @@ def _run(ctx: typer.Context, stage: str, asof: str | None, as_json: bool,
             render(result)
 
     guarded(body)
+
+
+def _older_than_asked(asof: str | None, result: dict) -> str | None:
+    """A stage asked about a date after the newest data it has says which date it used."""
+    used = result.get("bar_date") or result.get("date")
+    if asof and used and used < asof:
+        return f"--asof {asof} is after the newest stored bar; this is as of {used}"
+    return None
 
 
 def _summary_line(r: dict) -> str:

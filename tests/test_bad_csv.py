@@ -192,3 +192,22 @@ def test_signal_says_when_a_universe_symbol_has_no_bars(tmp_path, run_cli):
     code, out, err = run_cli(["--config", cfg, "signal", "--asof", "2025-06-02"])
     assert code == 0, err
     assert "universe symbol 5930 has no stored bars (did you mean 005930?)" in err
+
+
+def test_a_stage_asked_after_the_newest_bar_says_which_date_it_used(tmp_path, run_cli):
+    import json
+
+    code, _, _ = run_cli(["init", tmp_path, "--demo"])
+    cfg = tmp_path / "qtx.yaml"
+    code, out, _ = run_cli(["--config", cfg, "status", "--json"])
+    last = json.loads(out)["data"]["last_date"]
+    from datetime import date
+
+    from pipeline.calendar import next_trading_day
+
+    later = next_trading_day("krx", date.fromisoformat(last)).isoformat()  # a session with no bar yet
+    for stage in ("signal", "report"):
+        code, out, err = run_cli(["--config", cfg, stage, "--asof", later, "--json"])
+        assert code == 0, err
+        r = json.loads(out)
+        assert r["note"] == f"--asof {later} is after the newest stored bar; this is as of {last}"
