@@ -211,7 +211,7 @@ class FakeKiwoomRest:
         class Handler(_Handler):
             kiwoom = fake
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _QuietServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._server.block_on_close = False
         threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
@@ -767,6 +767,16 @@ def _redacted(q: dict | None) -> dict | None:
     if q is None:
         return None
     return {k: ("<redacted>" if k in ("appkey", "secretkey", "token") else v) for k, v in q.items()}
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:
+        import sys
+
+        # A client killed mid-request (the soak's SIGKILLs) resets its connection: not an error.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
