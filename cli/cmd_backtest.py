@@ -67,9 +67,11 @@ def backtest(
         if equity_out:
             bt.write_equity(res, equity_out)
         if chart and res.equity:
-            bt.write_chart([e.date for e in res.equity], [e.equity for e in res.equity],
-                           [e.drawdown for e in res.equity], chart,
-                           title=f"qtx backtest ({s.market})" + (" — synthetic sample data" if stats.get("synthetic") else ""))
+            from pipeline.chart import equity_chart
+
+            equity_chart(db, s, [e.date for e in res.equity], [e.equity for e in res.equity],
+                         [e.drawdown for e in res.equity], chart,
+                         title=f"qtx backtest ({s.market})" + (" — synthetic sample data" if stats.get("synthetic") else ""))
         stats["files"] = {"trades": trades_out, "equity": equity_out, "chart": chart}
         if as_json:
             emit_json(stats)

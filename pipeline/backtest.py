@@ -115,31 +115,8 @@ def write_equity(res: SimResult, path: str | Path) -> None:
 
 
 def write_chart(dates: list[str], equity: list[float], drawdown: list[float], path: str | Path,
-                title: str = "qtx equity") -> None:
-    """Equity and drawdown as a PNG (headless)."""
-    import matplotlib
+                title: str = "qtx equity", **kw) -> None:
+    """Equity and drawdown as a PNG (headless): ``pipeline.chart.write_chart``."""
+    from pipeline.chart import write_chart as draw
 
-    matplotlib.use("Agg")
-    from datetime import date
-
-    import matplotlib.dates as mdates
-    import matplotlib.pyplot as plt
-
-    xs = [date.fromisoformat(d) for d in dates]
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(9, 5.5), sharex=True,
-                                   gridspec_kw={"height_ratios": [3, 1]})
-    ax1.plot(xs, equity, color="#1f77b4", linewidth=1.2)
-    ax1.set_title(title)
-    ax1.set_ylabel("equity")
-    ax1.grid(alpha=0.3)
-    ax2.fill_between(xs, [d * 100 for d in drawdown], 0, color="#d62728", alpha=0.4)
-    ax2.set_ylabel("drawdown %")
-    ax2.grid(alpha=0.3)
-    ax2.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m"))
-    fig.autofmt_xdate()
-    fig.tight_layout()
-    try:
-        with replacing(path, "wb") as f:
-            fig.savefig(f, format="png", dpi=110)
-    finally:
-        plt.close(fig)
+    draw(dates, equity, drawdown, path, title=title, **kw)

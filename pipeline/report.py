@@ -104,10 +104,10 @@ def chart(db: DB, settings: Settings, path: str | Path, asof: str | None = None)
     series = trading.metrics_series(db, asof)
     if not series:
         return None
-    from pipeline.backtest import write_chart
+    from pipeline.chart import equity_chart
 
-    write_chart([r["date"] for r in series], [r["equity"] for r in series], [r["drawdown"] for r in series],
-                path, title=f"qtx {settings.market} {settings.mode} equity"
+    equity_chart(db, settings, [r["date"] for r in series], [r["equity"] for r in series],
+                 [r["drawdown"] for r in series], path, title=f"qtx {settings.market} {settings.mode} equity"
                 + (" (synthetic sample data)" if "synthetic" in market_db.bar_sources(db) else ""))
     return Path(path)
 
