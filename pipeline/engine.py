@@ -13,6 +13,7 @@ import gc
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 
 import numpy as np
 
@@ -68,10 +69,17 @@ class Held:
     entry_index: int          # the symbol's bar number at the entry fill
     armed_index: int | None = None
     memo: dict = field(default_factory=dict)  # the strategy's own, kept between bars
+    _view: PositionView | None = field(default=None, repr=False, compare=False)
 
     def view(self) -> PositionView:
-        return PositionView(self.symbol, self.qty, self.entry_price, self.entry_index,
-                            self.armed_index, self.memo)
+        # One view per position, brought up to date: the exit rules ask for it every bar.
+        v = self._view
+        if v is None:
+            v = self._view = PositionView(self.symbol, self.qty, self.entry_price, self.entry_index,
+                                          self.armed_index, self.memo)
+        else:
+            v.qty, v.armed_index = self.qty, self.armed_index
+        return v
 
 
 def held_on(symbol: str, qty: float, entry_price: float, entry_date: str, armed_date: str | None,
@@ -126,12 +134,20 @@ class EquityRow:
 class SimResult:
     trades: list[Trade] = field(default_factory=list)
     equity: list[EquityRow] = field(default_factory=list)
-    raw_verdicts: list[tuple[str, guard.Verdict]] = field(default_factory=list)
+    # Each decision date's BUY verdicts, in rank order: a list, or a function that gives them
+    # (a day whose every candidate is rejected for the same reason is vetted only when asked).
+    verdict_days: list[tuple[str, list[guard.Verdict] | Callable[[], list[guard.Verdict]]]] = \
+        field(default_factory=list)
     verdict_counts: Counter = field(default_factory=Counter)  # reason ("approved" too) -> count
     exits: list[dict] = field(default_factory=list)         # every exit decision (incl. 0-qty arms)
     cancelled: list[dict] = field(default_factory=list)
     open_orders: list[dict] = field(default_factory=list)   # still open after the last date
     capital: float = 0.0
+
+    @property
+    def raw_verdicts(self) -> list[tuple[str, guard.Verdict]]:
+        """Every BUY candidate's verdict with its date."""
+        return [(d, v) for d, vs in self.verdict_days for v in (vs if isinstance(vs, list) else vs())]
 
     @property
     def verdicts(self) -> list[dict]:
@@ -149,21 +165,21 @@ def exit_signals(strategy: Strategy, market: Market, held: Iterable[Held], k: in
     Returns the SELL signals and the positions to arm (with the arming bar number)."""
     sells: list[SellSignal] = []
     arms: list[tuple[Held, int]] = []
+    own_k, col = market.own[k], market.col
     for h in sorted(held, key=lambda h: h.symbol):
         if h.symbol in open_sells:
             continue
-        i = market.own_index(h.symbol, k)
+        i = own_k.item(col[h.symbol])
         if i < 0:
             continue
-        bars = market.bars[h.symbol]
-        dec = strategy.exit(h.view(), bars.close, i, market.rule(h.symbol).lot)
+        close = market.bars[h.symbol].close
+        dec = strategy.exit(h.view(), close, i, market.rules[h.symbol].lot)
         if dec is None:
             continue
         if dec.arm:
             arms.append((h, i))
         if dec.qty > 0:
-            sells.append(SellSignal(h.symbol, dec.qty, bars.close.item(i), dec.rule,
-                                    full=dec.qty >= h.qty))
+            sells.append(SellSignal(h.symbol, dec.qty, close.item(i), dec.rule, full=dec.qty >= h.qty))
     return sells, arms
 
 
@@ -171,18 +187,19 @@ def entry_candidates(market: Market, tables: dict[str, EntryTable], masks: dict[
                      k: int, blocked: set[str], symbols: Iterable[str] | None = None) -> list[guard.Candidate]:
     """BUY candidates at union date ``k``: flat symbols (not in ``blocked``) where an entry holds."""
     out = []
+    own_k, col, bars, rules = market.own[k], market.col, market.bars, market.rules
     for sym in (symbols if symbols is not None else market.symbols):
         if sym in blocked:
             continue
-        i = market.own_index(sym, k)
+        i = own_k.item(col[sym])
         if i < 0:
             continue
         t = tables[sym]
         if not t.buy.item(i) or not masks[sym].item(i):
             continue
-        r = market.rule(sym)
-        out.append(guard.Candidate(sym, t.strength.item(i), market.bars[sym].close.item(i),
-                                   t.reason(i), r.lot, r.min_notional, r.sector))
+        r = rules[sym]
+        out.append(guard.Candidate(sym, t.strength.item(i), bars[sym].close.item(i), t.reason(i), r.lot,
+                                   r.min_notional, r.sector))
     return out
 
 
@@ -213,8 +230,8 @@ def _simulate(market: Market, strategy: Strategy, rp: RiskParams, costs: Costs, 
               start: str | None, end: str | None, universe: UniverseFilter | None,
               progress: Callable[[int, int], None] | None) -> SimResult:
     universe = universe or UniverseFilter()
-    ks = [k for k, d in enumerate(market.dates.tolist())
-          if (start is None or d >= start) and (end is None or d <= end)]
+    dates = market.dates.tolist()
+    ks = [k for k, d in enumerate(dates) if (start is None or d >= start) and (end is None or d <= end)]
     tables = strategy.entries_many([market.bars[s] for s in market.symbols])
     masks = {s: universe.mask(market.bars[s]) for s in market.symbols}
     # Precomputed per date: which symbols have an entry (keeps the daily loop small).
@@ -223,6 +240,14 @@ def _simulate(market: Market, strategy: Strategy, rp: RiskParams, costs: Costs, 
         has = market.own[:, s] >= 0
         idx = market.own[has, s]
         buy_any[has, s] = tables[sym].buy[idx] & masks[sym][idx]
+    # ... and as lists of symbols, made once for every date rather than day by day.
+    entry_syms: list[list[str]] = [[] for _ in dates]
+    for k, s in zip(*(a.tolist() for a in np.nonzero(buy_any)), strict=True):
+        entry_syms[k].append(market.symbols[s])
+    own = market.own
+    col = market.col
+    lots = {s: r.lot for s, r in market.rules.items()}
+    progress_every = max(1, len(ks) // 200)  # a progress bar needs no more than a few hundred updates
 
     res = SimResult(capital=capital)
     cash = capital
@@ -233,12 +258,12 @@ def _simulate(market: Market, strategy: Strategy, rp: RiskParams, costs: Costs, 
     last_close = {}  # symbol -> last known close, maintained for held symbols
 
     for n, k in enumerate(ks):
-        d = str(market.dates[k])
+        d = dates[k]
         # 1. fills at the open of d
         if pending:
             opens = {}
             for o in pending:
-                i = market.own_index(o.symbol, k)
+                i = own.item(k, col[o.symbol])
                 if i >= 0:
                     opens[o.symbol] = market.bars[o.symbol].open.item(i)
             out = fill_at_open(pending, opens, cash, {s: h.qty for s, h in held.items()}, costs)
@@ -246,10 +271,10 @@ def _simulate(market: Market, strategy: Strategy, rp: RiskParams, costs: Costs, 
             for f in out.fills:
                 res.trades.append(Trade(d, f.symbol, f.side, f.qty, f.price, f.fee, f.reason))
                 if f.side == "BUY":
-                    held[f.symbol] = Held(f.symbol, f.qty, f.price, d, market.own_index(f.symbol, k))
+                    held[f.symbol] = Held(f.symbol, f.qty, f.price, d, own.item(k, col[f.symbol]))
                 else:
                     h = held[f.symbol]
-                    h.qty = on_lot_grid(h.qty - f.qty, market.rule(f.symbol).lot)
+                    h.qty = on_lot_grid(h.qty - f.qty, lots[f.symbol])
                     if not h.qty > 0:
                         del held[f.symbol]
             for o, why in out.cancelled:
@@ -258,7 +283,7 @@ def _simulate(market: Market, strategy: Strategy, rp: RiskParams, costs: Costs, 
 
         # 2. valuation at the closes of d
         for sym in held:
-            i = market.own_index(sym, k)
+            i = own.item(k, col[sym])
             if i >= 0:
                 last_close[sym] = market.bars[sym].close.item(i)
             elif sym not in last_close:
@@ -268,41 +293,62 @@ def _simulate(market: Market, strategy: Strategy, rp: RiskParams, costs: Costs, 
 
         # 3. exits
         open_sells = {o.symbol for o in pending}
-        sells, arms = exit_signals(strategy, market, held.values(), k, open_sells)
-        for h, i in arms:
-            h.armed_index = i
-        for h, _ in arms:
-            if not any(s.symbol == h.symbol for s in sells):
-                res.exits.append({"date": d, "symbol": h.symbol, "rule": "take_profit", "qty": 0.0})
         new_orders: list[PendingOrder] = []
-        for s in sells:
-            res.exits.append({"date": d, "symbol": s.symbol, "rule": s.rule, "qty": s.qty})
-            new_orders.append(PendingOrder(f"{d}-S-{s.symbol}", s.symbol, "SELL", s.qty, 0, s.rule,
-                                           market.rule(s.symbol).lot))
+        sells: list[SellSignal] = []
+        if held:
+            sells, arms = exit_signals(strategy, market, held.values(), k, open_sells)
+            for h, i in arms:
+                h.armed_index = i
+            for h, _ in arms:
+                if not any(s.symbol == h.symbol for s in sells):
+                    res.exits.append({"date": d, "symbol": h.symbol, "rule": "take_profit", "qty": 0.0})
+            for s in sells:
+                res.exits.append({"date": d, "symbol": s.symbol, "rule": s.rule, "qty": s.qty})
+                new_orders.append(PendingOrder(f"{d}-S-{s.symbol}", s.symbol, "SELL", s.qty, 0, s.rule,
+                                               lots[s.symbol]))
 
         # 4. entries and 5. the risk guard
-        flat_syms = [market.symbols[s] for s in np.flatnonzero(buy_any[k])]
-        cands = entry_candidates(market, tables, masks, k, set(held) | open_sells, flat_syms)
-        if cands:
-            holdings = [guard.Holding(s, h.qty, last_close[s], market.rule(s).sector) for s, h in held.items()]
-            sales = [guard.Sale(s.symbol, s.qty, s.close, s.full) for s in sells]
-            verdicts = guard.vet(cands, holdings, sales, cash, state, rp, costs)
-            seq = 0
-            for v in verdicts:
-                res.raw_verdicts.append((d, v))
-                res.verdict_counts[v.reason] += 1
-                if v.approved:
-                    seq += 1
-                    new_orders.append(PendingOrder(f"{d}-B-{v.symbol}", v.symbol, "BUY", v.qty, seq,
-                                                   v.signal_reason, market.rule(v.symbol).lot))
+        if entry_syms[k]:
+            flat_syms = [sym for sym in entry_syms[k] if sym not in held and sym not in open_sells]
+            if flat_syms:
+                holdings = [guard.Holding(s, h.qty, last_close[s], market.rule(s).sector) for s, h in held.items()]
+                sales = [guard.Sale(s.symbol, s.qty, s.close, s.full) for s in sells]
+                vet = partial(_vet, market, tables, masks, k, flat_syms, holdings, sales, cash, state, rp, costs)
+                # The guard's first checks, for the whole day at once: with buys blocked, or the
+                # book full once today's full SELLs are out, every candidate is rejected for that
+                # one reason (guard.vet's own order), so the verdicts are built only if asked for.
+                held_after = len(held) - sum(1 for s in sells if s.full)
+                if state.buy_blocked or not held_after < rp.max_positions:
+                    res.verdict_days.append((d, vet))
+                    res.verdict_counts["daily_loss_block" if state.buy_blocked else "max_positions"] += len(flat_syms)
+                else:
+                    verdicts = vet()
+                    res.verdict_days.append((d, verdicts))
+                    seq = 0
+                    for v in verdicts:
+                        res.verdict_counts[v.reason] += 1
+                        if v.approved:
+                            seq += 1
+                            new_orders.append(PendingOrder(f"{d}-B-{v.symbol}", v.symbol, "BUY", v.qty, seq,
+                                                           v.signal_reason, lots[v.symbol]))
 
         res.equity.append(EquityRow(d, cash, equity, state.drawdown, len(held),
                                     int(state.buy_blocked), state.size_multiplier))
         prev_equity, peak = equity, state.peak
-        pending = pending + new_orders
-        if progress is not None:
+        if new_orders:
+            pending = pending + new_orders
+        if progress is not None and (n % progress_every == 0 or n + 1 == len(ks)):
             progress(n + 1, len(ks))
 
     res.open_orders = [{"symbol": o.symbol, "side": o.side, "qty": o.qty, "reason": o.reason,
                         "waiting": o.waited} for o in pending]
     return res
+
+
+def _vet(market: Market, tables: dict[str, EntryTable], masks: dict[str, np.ndarray], k: int,
+         flat_syms: list[str], holdings: list[guard.Holding], sales: list[guard.Sale], cash: float,
+         state, rp: RiskParams, costs: Costs) -> list[guard.Verdict]:
+    """The risk guard's verdicts on the entries of union date ``k`` (``flat_syms``: the symbols
+    with an entry, neither held nor selling)."""
+    return guard.vet(entry_candidates(market, tables, masks, k, set(), flat_syms), holdings, sales,
+                     cash, state, rp, costs)

@@ -33,46 +33,67 @@ def eq(a: float, b: float) -> bool:
     return d < _INF and d <= REL_TOL * max(abs(a), abs(b))
 
 
+# The four orderings inline ``eq`` (they run per held position per bar in a backtest): past the
+# exact comparison, only ``|a - b|`` against the tolerance is left to decide.
 def gt(a: float, b: float) -> bool:
-    return a > b and not eq(a, b)
+    if not a > b:
+        return False
+    d = a - b
+    return not (d < _INF and d <= REL_TOL * max(abs(a), abs(b)))
 
 
 def ge(a: float, b: float) -> bool:
-    return a > b or eq(a, b)
+    if a >= b:
+        return True
+    d = b - a
+    return d < _INF and d <= REL_TOL * max(abs(a), abs(b))
 
 
 def lt(a: float, b: float) -> bool:
-    return a < b and not eq(a, b)
+    if not a < b:
+        return False
+    d = b - a
+    return not (d < _INF and d <= REL_TOL * max(abs(a), abs(b)))
 
 
 def le(a: float, b: float) -> bool:
-    return a < b or eq(a, b)
+    if a <= b:
+        return True
+    d = a - b
+    return d < _INF and d <= REL_TOL * max(abs(a), abs(b))
 
 
 # Vectorized forms: NaN (an undefined indicator) compares false, so a rule that needs it fails.
 def v_eq(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore"):
-        return np.abs(a - b) <= REL_TOL * np.maximum(np.abs(a), np.abs(b))
+        return np.abs(a - b) <= _v_tol(a, b)
 
 
+def _v_tol(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return REL_TOL * np.maximum(np.abs(a), np.abs(b))
+
+
+# ``a > b and not eq`` is ``a - b > tol`` (a - b > 0 exactly when a > b), and ``a < b or eq`` is
+# ``a - b <= tol``: one comparison instead of three arrays of booleans.  Same bits, NaN and
+# infinities included (tests/test_numeric_speed.py checks them against the definitions).
 def v_gt(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore"):
-        return (a > b) & ~v_eq(a, b)
+        return (a - b) > _v_tol(a, b)
 
 
 def v_ge(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore"):
-        return (a > b) | v_eq(a, b)
+        return (b - a) <= _v_tol(a, b)
 
 
 def v_lt(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore"):
-        return (a < b) & ~v_eq(a, b)
+        return (b - a) > _v_tol(a, b)
 
 
 def v_le(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore"):
-        return (a < b) | v_eq(a, b)
+        return (a - b) <= _v_tol(a, b)
 
 
 @functools.lru_cache(maxsize=256)
