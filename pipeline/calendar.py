@@ -37,7 +37,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import holidays
+from pipeline import krx_holidays
 
 KST = ZoneInfo("Asia/Seoul")
 STAGES = ("collect", "signal", "execute", "sync", "report", "reconcile")
@@ -155,7 +155,10 @@ def market_date(market: str, now: datetime) -> date:
 
 @lru_cache(maxsize=64)
 def _xkrx(year: int) -> dict[date, str]:
-    return dict(holidays.financial_holidays("XKRX", years=[year]))
+    # The precomputed table while it matches the installed ``holidays`` (loading the package
+    # costs 0.4 s, most of a short stage); the package itself otherwise.
+    table = krx_holidays.for_year(year)
+    return table if table is not None else krx_holidays.from_package(year)
 
 
 def closure_reason(market: str, d: date, conf: Any = None) -> str | None:
