@@ -239,8 +239,8 @@ def read_recent_columns(conn: sqlite3.Connection, end: str, per_symbol: int,
     # covered (a stale block's count is unknown, so it never ends the walk early).
     need: dict[str, int] = {}
     counted: dict[str, int] = {}
-    for symbol, year, stale, n, first in conn.execute(
-            "SELECT symbol, year, stale, n, first_date FROM bar_blocks WHERE year <= ? "
+    for symbol, year, stale, n in conn.execute(
+            "SELECT symbol, year, stale, n FROM bar_blocks WHERE year <= ? "
             "ORDER BY symbol, year DESC", (last_year,)):
         have = counted.get(symbol, 0)
         if have >= per_symbol and year < since_year:
