@@ -20,9 +20,7 @@ def mcp_cmd(ctx: typer.Context) -> None:
     try:
         import mcp.server.mcpserver  # noqa: F401  (the optional extra)
     except ImportError:
-        from rich.markup import escape  # '[mcp]' is not rich markup
-
-        fail(escape(INSTALL_HINT), EXIT_USAGE)
+        fail(INSTALL_HINT, EXIT_USAGE)  # fail() prints text as written, brackets included
     app_ctx = ctx_of(ctx)
 
     def body():
