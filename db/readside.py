@@ -46,10 +46,12 @@ def fills_upto(db: DB, upto: str) -> list[dict]:
 
 
 def failed_runs_since(db: DB, since: str) -> list[dict]:
-    """Every run that ended in failure and started at or after ``since`` (ISO UTC), oldest first."""
+    """Every run that ended in failure at or after ``since`` (ISO UTC), oldest first.  By its end:
+    a run killed on a Friday is marked failed by the next run, on Monday."""
     marks = ",".join("?" * len(FAILED_OUTCOMES))
     return db.query(f"SELECT stage, id, asof, started_at, ended_at, outcome, message FROM runs "
-                    f"WHERE outcome IN ({marks}) AND started_at >= ? ORDER BY id", (*FAILED_OUTCOMES, since))
+                    f"WHERE outcome IN ({marks}) AND COALESCE(ended_at, started_at) >= ? ORDER BY id",
+                    (*FAILED_OUTCOMES, since))
 
 
 def runs_summary(db: DB) -> list[dict]:

@@ -291,8 +291,10 @@ def run_execute(db: DB, settings: Settings, asof: str | None = None, broker=None
     summary["date"] = d
     if d is not None:
         expired = trading.expire_pending_before(db, d)
-        if expired:
-            events_db.record(db, "warning", "signals_expired", f"{expired} stale pending signal(s) expired before {d}")
+        if expired:  # decisions never executed (a killed execute, a missed morning): say so
+            alerts.risk_alert(db, "signals_expired",
+                              f"{expired} decision(s) from before {d} expired unsent: their session has passed",
+                              {"date": d, "expired": expired}, dedup_key=f"expired_before:{d}")
         cash = broker.balance().cash
         summary.update(vet(db, settings, d, cash))
     # Only the current decision's orders may be sent; older ones are only looked up.

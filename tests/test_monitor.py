@@ -45,3 +45,16 @@ def test_a_failed_run_that_is_no_longer_the_latest_is_still_alerted(qtx_db, qtx_
     runs_db.finish_run(qtx_db, good, "ok")
     found = [i for i in monitor.check_stages(qtx_db, qtx_settings, datetime.now(UTC)) if i.stage == "collect"]
     assert [i.key for i in found] == [f"hb:failed:collect:{bad}"]
+
+
+def test_a_run_killed_before_a_weekend_is_alerted_when_marked_failed_days_later(qtx_db, qtx_settings):
+    """Found by the 30-day soak: Friday's killed execute was marked failed on Monday, outside a
+    window judged by its start."""
+    friday = datetime.now(UTC) - timedelta(days=3)
+    killed = runs_db.start_run(qtx_db, "execute", None, 1)
+    _stamp(qtx_db, killed, friday)
+    runs_db.abandon_running(qtx_db, "execute", "ended without a result (process killed or crashed)")
+    ok = runs_db.start_run(qtx_db, "execute", None, 2)
+    runs_db.finish_run(qtx_db, ok, "ok")
+    found = [i.key for i in monitor.check_stages(qtx_db, qtx_settings, datetime.now(UTC)) if i.stage == "execute"]
+    assert f"hb:failed:execute:{killed}" in found

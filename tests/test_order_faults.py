@@ -173,3 +173,16 @@ def test_a_bybit_read_outage_is_one_line_and_exit_1(tmp_path, qtx_bin):
                          env=env, timeout=120)
     assert res.returncode == 1, res.stderr
     assert "Traceback" not in res.stderr and "broker:" in res.stderr
+
+
+def test_decisions_left_unexecuted_are_alerted_when_they_expire(tmp_path):
+    """Found by the 30-day soak: an execute killed on Friday left decisions pending; Monday's
+    execute expired them with only an event, so the operator never heard."""
+    world, db, d = _world_with_pending(tmp_path)  # d's decisions pending, never executed
+    nxt = world.dates[world.dates.index(d) + 1]
+    world.day(db, nxt, execute=False)
+    if not trading.signals_on(db, nxt, status="pending"):
+        pytest.skip("the next day has no decision of its own to execute")
+    run_execute(db, world.settings, nxt, broker=_paper(db, world.settings, PaperBroker))
+    assert db.scalar("SELECT COUNT(*) FROM signals WHERE date = ? AND status = 'expired'", (d,)) > 0
+    assert db.scalar("SELECT COUNT(*) FROM outbox WHERE dedup_key = ?", (f"expired_before:{nxt}",)) == 1

@@ -22,7 +22,9 @@ from tests.fakes.kiwoom_rest import FakeKiwoomRest
 # Which stages write what is compared.
 WRITERS = {"orders": ("execute", "sync", "reconcile"), "fills": ("execute", "sync", "reconcile"),
            "positions": ("execute", "sync", "reconcile"), "venue": ("execute", "sync", "reconcile"),
-           "signals": ("signal", "collect", "execute"), "metrics": ("signal", "collect")}
+           "signals": ("signal", "collect", "execute"),
+           # The day's cash and equity follow the morning's orders and fills too.
+           "metrics": ("signal", "collect", "execute", "sync")}
 EXPLAINS = {("stage_killed", None), ("power_off", None), ("late_wake", None),
             ("broker_failing", "outage")}
 
