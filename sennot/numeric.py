@@ -64,36 +64,54 @@ def le(a: float, b: float) -> bool:
 
 
 # Vectorized forms: NaN (an undefined indicator) compares false, so a rule that needs it fails.
+# Past ``a - b`` and the tolerance, ``a > b and not eq`` is ``a - b > tol`` (a - b > 0 exactly
+# when a > b) and ``a > b or eq`` is ``b - a <= tol``: one comparison instead of three arrays of
+# booleans, in two scratch arrays instead of six temporaries (each temporary of a large batch
+# costs its page faults).  Same bits as the definitions, NaN and infinities included
+# (tests/test_numeric_speed.py checks them on special values and near-ties).
+def _diff_tol(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(a - b, REL_TOL * max(|a|, |b|))``."""
+    shape = np.broadcast_shapes(np.shape(a), np.shape(b))
+    if not shape:  # scalars: no arrays to spare
+        return np.subtract(a, b), REL_TOL * np.maximum(np.abs(a), np.abs(b))
+    dtype = np.result_type(a, b, 1.0)
+    tol, diff = np.empty(shape, dtype), np.empty(shape, dtype)
+    np.abs(a, out=tol)
+    np.abs(b, out=diff)
+    np.maximum(tol, diff, out=tol)
+    tol *= REL_TOL
+    np.subtract(a, b, out=diff)
+    return diff, tol
+
+
 def v_eq(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore"):
-        return np.abs(a - b) <= _v_tol(a, b)
+        diff, tol = _diff_tol(a, b)
+        return np.abs(diff) <= tol
 
 
-def _v_tol(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return REL_TOL * np.maximum(np.abs(a), np.abs(b))
-
-
-# ``a > b and not eq`` is ``a - b > tol`` (a - b > 0 exactly when a > b), and ``a < b or eq`` is
-# ``a - b <= tol``: one comparison instead of three arrays of booleans.  Same bits, NaN and
-# infinities included (tests/test_numeric_speed.py checks them against the definitions).
 def v_gt(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore"):
-        return (a - b) > _v_tol(a, b)
+        diff, tol = _diff_tol(a, b)
+        return diff > tol
 
 
 def v_ge(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore"):
-        return (b - a) <= _v_tol(a, b)
+        diff, tol = _diff_tol(b, a)
+        return diff <= tol
 
 
 def v_lt(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore"):
-        return (b - a) > _v_tol(a, b)
+        diff, tol = _diff_tol(b, a)
+        return diff > tol
 
 
 def v_le(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore"):
-        return (a - b) <= _v_tol(a, b)
+        diff, tol = _diff_tol(a, b)
+        return diff <= tol
 
 
 @functools.lru_cache(maxsize=256)

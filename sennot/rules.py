@@ -72,8 +72,12 @@ def _entries(close: np.ndarray, high: np.ndarray, volume: np.ndarray, p: SennotP
 
     fast, slow = ind.sma(close, p.fast_sma), ind.sma(close, p.slow_sma)
     vol_mean = ind.mean_prev(volume, p.volume_window)
-    golden_cross = (v_le(ind.shift(fast), ind.shift(slow)) & v_gt(fast, slow)
-                    & v_ge(volume, p.golden_cross_volume * vol_mean))
+    # SMA(fast, t-1) <= SMA(slow, t-1): the comparison at t-1, shifted (at the first bar both
+    # are undefined, so false, as the shifted comparison's fill).
+    below = v_le(fast, slow)
+    was_below = np.zeros_like(below)
+    was_below[..., 1:] = below[..., :-1]
+    golden_cross = was_below & v_gt(fast, slow) & v_ge(volume, p.golden_cross_volume * vol_mean)
 
     breakout = (v_gt(close, ind.max_prev(high, p.breakout_window))
                 & v_gt(volume, p.breakout_volume * vol_mean))
@@ -82,9 +86,7 @@ def _entries(close: np.ndarray, high: np.ndarray, volume: np.ndarray, p: SennotP
     ref = ind.max_prev(close, p.pullback_window)
     with np.errstate(invalid="ignore", divide="ignore"):
         dip = prev_close / ref - 1
-    pullback = (v_ge(dip, np.full_like(dip, p.pullback_min_dip))
-                & v_le(dip, np.full_like(dip, p.pullback_max_dip))
-                & v_gt(close, prev_close))
+    pullback = v_ge(dip, p.pullback_min_dip) & v_le(dip, p.pullback_max_dip) & v_gt(close, prev_close)
 
     with np.errstate(invalid="ignore", divide="ignore"):
         strength = np.where(vol_mean == 0, np.inf, volume / np.where(vol_mean == 0, 1, vol_mean))

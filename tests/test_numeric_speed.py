@@ -62,3 +62,17 @@ def test_the_checker_catches_a_wrong_ordering():
     with np.errstate(invalid="ignore"):
         wrong = (a - b) >= REL * np.maximum(np.abs(a), np.abs(b))  # off by the boundary
     assert not np.array_equal(wrong, v_def("gt", a, b))
+
+
+def test_window_max_is_the_sliding_window_max_bit_for_bit():
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    from sennot.indicators import window_max
+
+    rng = np.random.default_rng(11)
+    x = rng.choice([0.0, -0.0, 1.0, -1.0, 2.5, np.nan, np.inf, -np.inf, 7.0], size=(7, 300))
+    x[3] = rng.normal(size=300)
+    for n in (1, 2, 3, 5, 8, 10, 20, 31, 299, 300):
+        got = window_max(x, n)
+        want = sliding_window_view(x, n, axis=-1).max(axis=-1)
+        assert got.shape == want.shape and np.array_equal(got.view(np.int64), want.view(np.int64)), n
