@@ -55,16 +55,15 @@ def failed_runs_since(db: DB, since: str) -> list[dict]:
 
 
 def runs_summary(db: DB) -> list[dict]:
-    """Per stage: its latest run and its latest run that ended in neither failure nor 'running'."""
-    failed = ",".join("?" * len(FAILED_OUTCOMES))
+    """Per stage: its latest run and its latest run that acted ('ok').  A skipped run does not
+    count as done: one that woke after its window closed did not do the slot's work."""
     rows = db.query(
         "SELECT r.stage, r.id, r.asof, r.started_at, r.ended_at, r.outcome, r.message FROM runs r "
         "JOIN (SELECT stage, MAX(id) AS id FROM runs GROUP BY stage) m ON m.id = r.id ORDER BY r.stage")
     ok = {r["stage"]: r for r in db.query(
         "SELECT r.stage, r.id, r.started_at, r.ended_at, r.outcome FROM runs r "
-        "JOIN (SELECT stage, MAX(id) AS id FROM runs "
-        f"      WHERE outcome <> 'running' AND outcome NOT IN ({failed}) GROUP BY stage) m "
-        "ON m.id = r.id", FAILED_OUTCOMES)}
+        "JOIN (SELECT stage, MAX(id) AS id FROM runs WHERE outcome = 'ok' GROUP BY stage) m "
+        "ON m.id = r.id")}
     for r in rows:
         s = ok.get(r["stage"])
         r["last_ok_id"] = s["id"] if s else None

@@ -34,6 +34,11 @@ def latest_pending_date(db: DB, upto: str) -> str | None:
     return db.scalar("SELECT MAX(date) FROM signals WHERE status = 'pending' AND date <= ?", (upto,))
 
 
+def pending_dates_before(db: DB, date: str) -> list[str]:
+    return [r[0] for r in db.conn.execute(
+        "SELECT DISTINCT date FROM signals WHERE status = 'pending' AND date < ? ORDER BY date", (date,))]
+
+
 def expire_pending_before(db: DB, date: str) -> int:
     cur = db.conn.execute(
         "UPDATE signals SET status = 'expired', verdict_reason = 'stale: a newer decision date exists', "

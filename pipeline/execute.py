@@ -285,16 +285,18 @@ def run_execute(db: DB, settings: Settings, asof: str | None = None, broker=None
     if d is not None and not_before is not None and d < not_before:
         stale = trading.expire_pending_before(db, not_before)
         alerts.risk_alert(db, "stale_signals",
-                          f"{stale} decision(s) of {d} expired unsent: their session has passed",
+                          f"{stale} stale decision(s) of {d} expired unsent: their session has passed",
                           {"date": d, "not_before": not_before}, dedup_key=f"stale:{d}")
         d = None
     summary["date"] = d
     if d is not None:
+        old = trading.pending_dates_before(db, d)
         expired = trading.expire_pending_before(db, d)
         if expired:  # decisions never executed (a killed execute, a missed morning): say so
             alerts.risk_alert(db, "signals_expired",
-                              f"{expired} decision(s) from before {d} expired unsent: their session has passed",
-                              {"date": d, "expired": expired}, dedup_key=f"expired_before:{d}")
+                              f"{expired} stale decision(s) of {', '.join(old)} expired unsent: their "
+                              f"session has passed (now deciding {d})",
+                              {"date": d, "expired": expired, "dates": old}, dedup_key=f"expired_before:{d}")
         cash = broker.balance().cash
         summary.update(vet(db, settings, d, cash))
     # Only the current decision's orders may be sent; older ones are only looked up.

@@ -58,3 +58,20 @@ def test_a_run_killed_before_a_weekend_is_alerted_when_marked_failed_days_later(
     runs_db.finish_run(qtx_db, ok, "ok")
     found = [i.key for i in monitor.check_stages(qtx_db, qtx_settings, datetime.now(UTC)) if i.stage == "execute"]
     assert f"hb:failed:execute:{killed}" in found
+
+
+def test_a_run_that_woke_after_its_window_does_not_satisfy_the_slot(qtx_db, qtx_settings):
+    """Found by the 30-day soak: the Mac slept through 08:35, execute ran on wake at 09:02 and was
+    skipped (window closed); the skipped run counted as done and nobody heard."""
+    from db import readside
+
+    slot = datetime(2022, 8, 22, 23, 35, tzinfo=UTC)
+    done = runs_db.start_run(qtx_db, "execute", None, 1)
+    runs_db.finish_run(qtx_db, done, "ok")
+    _stamp(qtx_db, done, slot - timedelta(days=1))
+    woke = runs_db.start_run(qtx_db, "execute", None, 2)
+    runs_db.finish_run(qtx_db, woke, "skipped", "after the execute window")
+    _stamp(qtx_db, woke, slot + timedelta(minutes=27))
+    rows = readside.runs_summary(qtx_db)
+    late = monitor.incidents(rows, {"execute": slot}, timedelta(minutes=30), slot + timedelta(minutes=31))
+    assert [i.kind for i in late] == ["late"]
