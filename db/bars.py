@@ -8,8 +8,8 @@ and their per-symbol column blocks (``db.bar_blocks``) in step, in one transacti
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from itertools import repeat
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -40,15 +40,16 @@ def insert_bars(db: DB, symbol: str, rows: Iterable[Sequence[Any]], source: str 
 
 
 def insert_columns(db: DB, symbol: str, dates: Sequence[str] | np.ndarray, values: np.ndarray,
-                   source: str = "csv") -> int:
+                   source: str = "csv", days: np.ndarray | None = None) -> int:
     """Insert bars given as columns: ``dates`` (``YYYY-MM-DD``) and ``values`` of shape
     ``(5, n)`` (open, high, low, close, volume).  The first bar of a date wins, a stored bar is
     kept; returns how many were new.  Updates the symbol's column blocks in the same
-    transaction (the caller's, when there is one)."""
+    transaction (the caller's, when there is one).  ``days``: the dates as YYYYMMDD integers,
+    from a caller that has checked them already (the CSV reader); else they are checked here."""
     dates = np.asarray(dates, dtype=str)
     if not dates.size:
         return 0
-    days = _checked_days(symbol, dates)
+    days = _checked_days(symbol, dates) if days is None else np.asarray(days, dtype=np.int64)
     days, first = np.unique(days, return_index=True)  # ascending; the first of a date wins
     cols = np.empty((6, days.size))
     cols[blocks.DAY] = days
@@ -63,10 +64,7 @@ def insert_columns(db: DB, symbol: str, dates: Sequence[str] | np.ndarray, value
             return 0
         fresh, texts = cols[:, new], dates[first][new]
         before = conn.total_changes
-        conn.executemany(
-            "INSERT OR IGNORE INTO bar_rows(symbol, date, open, high, low, close, volume, source) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            zip(repeat(symbol), texts.tolist(), *(fresh[i].tolist() for i in range(1, 6)), repeat(source)))
+        _insert_rows(conn, symbol, texts, fresh[1:], source)
         inserted = conn.total_changes - before
         if inserted != fresh.shape[1]:  # the blocks were not the rows after all: rebuild them
             for year in touched:
@@ -84,6 +82,36 @@ def insert_columns(db: DB, symbol: str, dates: Sequence[str] | np.ndarray, value
                 merged, block_source = add, source
             blocks.write_block(conn, symbol, year, merged, block_source)
     return inserted
+
+
+# Rows per INSERT: one statement of many rows costs SQLite and the driver less per row than a
+# statement per row (executemany): 4.7-5.3 against 6.5-7.6 us per bar on 200,000 bars.
+_ROWS_PER_INSERT = 500
+_INSERT = "INSERT OR IGNORE INTO bar_rows(symbol, date, open, high, low, close, volume, source) VALUES "
+
+
+def _insert_rows(conn, symbol: str, dates: np.ndarray, values: np.ndarray, source: str) -> None:
+    n = dates.size
+    params = np.empty((n, 8), dtype=object)
+    params[:, 0], params[:, 1], params[:, 7] = symbol, dates.tolist(), source
+    params[:, 2:7] = values.T
+    flat = params.ravel().tolist()
+    for lo in range(0, n, _ROWS_PER_INSERT):
+        k = min(_ROWS_PER_INSERT, n - lo)
+        conn.execute(_INSERT + ",".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * k), flat[8 * lo:8 * (lo + k)])
+
+
+@contextmanager
+def bulk_writes(db: DB, cache_mb: int = 256) -> Iterator[None]:
+    """A larger page cache while many bars are written: each insert also lands somewhere in
+    the date index, and with the default 2 MB cache most of those pages are read again from the
+    file (measured: 12.4 -> 7.8 us per bar on 200,000 bars).  Restored afterwards."""
+    before = db.conn.execute("PRAGMA cache_size").fetchone()[0]
+    db.conn.execute(f"PRAGMA cache_size = {-1024 * int(cache_mb)}")
+    try:
+        yield
+    finally:
+        db.conn.execute(f"PRAGMA cache_size = {int(before)}")
 
 
 def _checked_days(symbol: str, dates: np.ndarray) -> np.ndarray:

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from db import bars as bars_db
 from db import events
 from db.core import DB
@@ -23,12 +25,15 @@ from pipeline.collect_bybit import collect_bybit
 from pipeline.collect_kiwoom import collect_kiwoom
 from pipeline.csv_bars import (
     FLAG_REASONS,
+    REQUIRED,
     SECTORS_FILE,
     SKIP_REASONS,
+    CsvFolder,
     CsvFormatError,
     MarketDays,
     ParsedBars,
     bar_files,
+    judge,
     parse_file,
     parse_sectors,
     sniff_header,
@@ -36,7 +41,7 @@ from pipeline.csv_bars import (
     symbol_problem,
 )
 from pipeline.feed import Progress
-from sennot.numeric import eq
+from sennot.numeric import v_eq
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +77,13 @@ def resolve_source(settings: Any, source: str | None, path: str | Path | None = 
 
 
 def collect(db: DB, settings: Any, source: str | None = None, path: str | Path | None = None,
-            asof: str | None = None, progress: Progress | None = None) -> dict[str, Any]:
-    """Run one collect from ``source`` (default: the configured market's feed)."""
+            asof: str | None = None, progress: Progress | None = None,
+            folder: CsvFolder | None = None) -> dict[str, Any]:
+    """Run one collect from ``source`` (default: the configured market's feed).  ``folder``:
+    the CSV files' reader to reuse (a replay collects the same folder date after date)."""
     source = resolve_source(settings, source, path)
     if source == "csv":
-        out = collect_csv(db, settings, path, asof=asof, progress=progress)
+        out = collect_csv(db, settings, path, asof=asof, progress=progress, folder=folder)
     else:
         out = FEEDS[source](db, settings, asof=asof, progress=progress)
     # Blocks whose rows changed behind them (a database migrated from schema 2, a hand edit)
@@ -86,12 +93,14 @@ def collect(db: DB, settings: Any, source: str | None = None, path: str | Path |
 
 
 def collect_csv(db: DB, settings: Any, path: str | Path, asof: str | None = None,
-                progress: Progress | None = None) -> dict[str, Any]:
+                progress: Progress | None = None, folder: CsvFolder | None = None) -> dict[str, Any]:
     """Import every ``<SYMBOL>.csv`` in ``path`` (and ``sectors.csv``) into ``bars``.
 
     Bad rows are skipped, counted by reason and recorded as one warning event per file; a
     stored bar that differs from the file is a conflict (reported, never overwritten).  Every
     file's header is checked before anything is written, so a malformed file stores nothing.
+    With ``folder`` (``CsvFolder``), the files are read through it: once, however many dates
+    a replay collects them as of.
     """
     directory = Path(path)
     if not directory.is_dir():
@@ -108,9 +117,12 @@ def collect_csv(db: DB, settings: Any, path: str | Path, asof: str | None = None
         raise CollectUsageError(
             f"--path {directory}: no usable <SYMBOL>.csv bar file in this folder ("
             + "; ".join(f"{x['file']}: {x['reason']}" for x in not_symbols[:5]) + ")")
-    for f in files:  # fail before writing anything
-        with f.open(encoding="utf-8-sig", errors="replace") as fh:
-            sniff_header(fh.readline(), f)
+    if folder is not None:  # read (and so check) every file before writing anything
+        raws = {f: folder.read(f) for f in files}
+    else:
+        for f in files:  # fail before writing anything
+            with f.open(encoding="utf-8-sig", errors="replace") as fh:
+                sniff_header(fh.readline(), f)
     sectors_path = directory / SECTORS_FILE
     try:
         sectors = parse_sectors(sectors_path) if sectors_path.exists() else {}
@@ -136,35 +148,39 @@ def collect_csv(db: DB, settings: Any, path: str | Path, asof: str | None = None
     skipped, flagged = Counter(), Counter()
     batch = _Batches(db)
     try:
-        for i, f in enumerate(files, 1):
-            parsed = parse_file(f, asof=asof, days=days)
-            batch.begin()
-            new, unchanged, conflicts = _store(db, parsed)
-            _record_problems(db, parsed, conflicts)
-            # The move is judged on what the strategy will read: the file's bars, or where the
-            # file differs from them, the stored bars of its range (a conflict keeps those).
-            dates, closes = parsed.bars["date"], parsed.bars["close"]
-            if conflicts:
-                stored = bars_db.read_bar_arrays(db, parsed.symbol, dates.iloc[0], dates.iloc[-1])
-                dates, closes = stored["date"], stored["close"]
-            change = corporate_actions.review(db, settings.market, parsed.symbol, dates, closes,
-                                              current=status_now.get(parsed.symbol))
-            if change:
-                summary["corporate_actions" if change == "flagged" else "corporate_actions_cleared"].append(parsed.symbol)
-            batch.done(len(parsed.bars))
-            summary["rows_read"] += parsed.rows_read
-            summary["bars_new"] += new
-            summary["bars_unchanged"] += unchanged
-            summary["after_asof"] += parsed.after_asof
-            summary["conflicts"] += len(conflicts)
-            summary["conflict_examples"].extend(conflicts[: max(0, 10 - len(summary["conflict_examples"]))])
-            summary["symbols"].append(parsed.symbol)
-            skipped.update(parsed.skipped)
-            flagged.update(parsed.flagged)
-            if parsed.headerless:
-                summary["headerless_files"].append(f.name)
-            if progress:
-                progress(i, len(files), parsed.symbol)
+        with bars_db.bulk_writes(db):
+            for i, f in enumerate(files, 1):
+                if folder is not None:
+                    parsed = judge(raws[f], asof=asof, days=days)
+                else:
+                    parsed = parse_file(f, asof=asof, days=days)
+                batch.begin()
+                new, unchanged, conflicts = _store(db, parsed)
+                _record_problems(db, parsed, conflicts)
+                # The move is judged on what the strategy will read: the file's bars, or where the
+                # file differs from them, the stored bars of its range (a conflict keeps those).
+                dates, closes = parsed.dates, parsed.values[3]
+                if conflicts:
+                    stored = bars_db.read_bar_arrays(db, parsed.symbol, dates[0], dates[-1])
+                    dates, closes = stored["date"], stored["close"]
+                change = corporate_actions.review(db, settings.market, parsed.symbol, dates, closes,
+                                                  current=status_now.get(parsed.symbol))
+                if change:
+                    summary["corporate_actions" if change == "flagged" else "corporate_actions_cleared"].append(parsed.symbol)
+                batch.done(len(parsed))
+                summary["rows_read"] += parsed.rows_read
+                summary["bars_new"] += new
+                summary["bars_unchanged"] += unchanged
+                summary["after_asof"] += parsed.after_asof
+                summary["conflicts"] += len(conflicts)
+                summary["conflict_examples"].extend(conflicts[: max(0, 10 - len(summary["conflict_examples"]))])
+                summary["symbols"].append(parsed.symbol)
+                skipped.update(parsed.skipped)
+                flagged.update(parsed.flagged)
+                if parsed.headerless:
+                    summary["headerless_files"].append(f.name)
+                if progress:
+                    progress(i, len(files), parsed.symbol)
         if summary["rows_read"] == sum(skipped.values()):
             # Every row of every file was skipped: a wrong folder or wrong files, not an import.
             raise CollectUsageError(
@@ -221,26 +237,23 @@ class _Batches:
 
 def _store(db: DB, parsed: ParsedBars) -> tuple[int, int, list[dict]]:
     """Insert the file's bars that are new; compare the ones already stored."""
-    df = parsed.bars
-    if df.empty:
+    if not len(parsed):
         return 0, 0, []
-    cols = ("open", "high", "low", "close", "volume")
-    rows = list(zip(df["date"].tolist(), *(df[c].tolist() for c in cols), strict=True))
+    days, values, cols = parsed.days, parsed.values, REQUIRED[1:]
     with db.transaction():
-        stored = bars_db.stored_bars(db, parsed.symbol, rows[0][0], rows[-1][0])
-        fresh, conflicts, unchanged = [], [], 0
-        for row in rows:
-            old = stored.get(row[0])
-            if old is None:
-                fresh.append(row)
-            elif old == row[1:] or all(eq(a, b) for a, b in zip(old, row[1:], strict=True)):
-                unchanged += 1
-            else:
-                conflicts.append({"symbol": parsed.symbol, "date": row[0],
-                                  "stored": dict(zip(cols, old, strict=True)),
-                                  "file": dict(zip(cols, row[1:], strict=True))})
-        new = bars_db.insert_bars(db, parsed.symbol, fresh, source="csv")
-    return new, unchanged, conflicts
+        stored = bars_db.bar_columns(db, parsed.symbol, parsed.dates[0], parsed.dates[-1])
+        at = np.minimum(np.searchsorted(stored[0], days), max(stored.shape[1] - 1, 0))
+        found = (stored[0, at] == days) if stored.shape[1] else np.zeros(days.size, bool)
+        old = stored[1:, at] if stored.shape[1] else np.empty_like(values)
+        with np.errstate(invalid="ignore"):
+            same = ((old == values) | v_eq(old, values)).all(axis=0)
+        conflicts = [{"symbol": parsed.symbol, "date": str(parsed.dates[i]),
+                      "stored": dict(zip(cols, old[:, i].tolist(), strict=True)),
+                      "file": dict(zip(cols, values[:, i].tolist(), strict=True))}
+                     for i in np.flatnonzero(found & ~same).tolist()]
+        new = bars_db.insert_columns(db, parsed.symbol, parsed.dates[~found], values[:, ~found], source="csv",
+                                     days=days[~found])
+    return new, int((found & same).sum()), conflicts
 
 
 def _last_skipped(db: DB, path: str) -> dict | None:

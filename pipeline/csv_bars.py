@@ -17,14 +17,21 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+
+from db.bar_blocks import date_texts, day_numbers, real_days
+
+if TYPE_CHECKING:  # pandas only for files the fast reader leaves to it, and for ``.bars``
+    import pandas as pd
 
 REQUIRED = ("date", "open", "high", "low", "close", "volume")
 PRICES = ("open", "high", "low", "close")
@@ -76,17 +83,69 @@ class ParsedBars:
 
     symbol: str
     path: str
-    bars: pd.DataFrame                      # date (str), open, high, low, close, volume; ascending
+    dates: np.ndarray                       # the good rows' YYYY-MM-DD dates, ascending
+    days: np.ndarray                        # the same as int64 YYYYMMDD
+    values: np.ndarray                      # (5, n): open, high, low, close, volume
     rows_read: int = 0
     headerless: bool = False
     skipped: Counter = field(default_factory=Counter)
     flagged: Counter = field(default_factory=Counter)
     after_asof: int = 0
-    examples: list[dict] = field(default_factory=list)  # first few bad rows: line, reason, row
+    # first few bad rows: line, reason, row (a function until asked: it may need the file's lines)
+    examples_of: Callable[[], list[dict]] | None = field(default=None, repr=False)
 
     @property
     def skipped_total(self) -> int:
         return sum(self.skipped.values())
+
+    def __len__(self) -> int:
+        return int(self.days.size)
+
+    @cached_property
+    def examples(self) -> list[dict]:
+        return self.examples_of() if self.examples_of else []
+
+    @property
+    def bars(self) -> pd.DataFrame:
+        """The good rows as a DataFrame: date (str), open, high, low, close, volume."""
+        import pandas as pd
+
+        return pd.DataFrame({"date": self.dates, **dict(zip(REQUIRED[1:], self.values, strict=True))})
+
+
+@dataclass
+class RawBars:
+    """A bar file read and checked row by row, before the market's calendar and an as-of date
+    are applied (``judge``): what a replay keeps of each file, so it reads every file once.
+
+    ``code`` holds, per row, the first skip reason that the row itself decides (1 + index in
+    ``SKIP_REASONS``; 0: none): every reason but the calendar's, the as-of date and repeats."""
+
+    symbol: str
+    path: str
+    headerless: bool
+    dates: np.ndarray       # the dates as written, YYYY-MM-DD ("" where bad)
+    days: np.ndarray        # the same as int64 YYYYMMDD (0 where bad)
+    values: np.ndarray      # (5, n) floats (NaN where missing or not a number)
+    code: np.ndarray        # int8
+    first_data_line: int
+    text: str = field(repr=False)  # for the bad rows' line numbers and text, when asked
+
+    plain: bool = False     # read by the plain reader: no blank line, row i is on line first_data_line + i
+
+    def line(self, i: int) -> tuple[int, str]:
+        """The line number and text of data row ``i`` (blank lines are not rows)."""
+        lines = self.__dict__.get("_lines")
+        if lines is None:
+            if self.plain:
+                lines = list(enumerate(self.text.splitlines()[self.first_data_line - 1:], self.first_data_line))
+            else:
+                lines = [(no, ln) for no, ln in enumerate(self.text.splitlines(), 1)
+                         if ln.strip()][(0 if self.headerless else 1):]
+            self.__dict__["_lines"] = lines
+        if i < len(lines):
+            return lines[i][0], lines[i][1][:200]
+        return i + self.first_data_line, ""
 
 
 def symbol_of(path: str | Path) -> str:
@@ -151,28 +210,133 @@ class MarketDays:
 
     is_session: Callable[[str], bool] | None = None
     today: str | None = None
+    # YYYYMMDD -> closed, for the dates asked so far (an import asks each date once, not per file)
+    _known: dict = field(default_factory=lambda: {"days": np.empty(0, np.int64), "closed": np.empty(0, bool)},
+                         compare=False, repr=False)
+
+    def closed(self, days: np.ndarray) -> np.ndarray:
+        """Which of the distinct, ascending ``days`` (YYYYMMDD) the market was closed on."""
+        known, closed = self._known["days"], self._known["closed"]
+        at = np.minimum(np.searchsorted(known, days), max(known.size - 1, 0))
+        hit = (known[at] == days) if known.size else np.zeros(days.size, bool)
+        if not hit.all():
+            new = days[~hit]
+            shut = np.array([not self.is_session(d) for d in date_texts(new).tolist()], dtype=bool)
+            both = np.concatenate([known, new])
+            order = np.argsort(both, kind="stable")
+            self._known["days"], self._known["closed"] = both[order], np.concatenate([closed, shut])[order]
+            return self.closed(days)
+        return closed[at]
 
 
 def parse_file(path: str | Path, asof: str | None = None, symbol: str | None = None,
                days: MarketDays | None = None) -> ParsedBars:
     """Read one bar file and validate every row (see ``SKIP_REASONS``)."""
+    return judge(read_file(path, symbol), asof=asof, days=days)
+
+
+def read_file(path: str | Path, symbol: str | None = None) -> RawBars:
+    """Read one bar file and check each row on its own (``RawBars``); ``judge`` does the rest."""
     path = Path(path)
     text = path.read_text(encoding="utf-8-sig", errors="replace")
-    return parse_text(text, path=path, asof=asof, symbol=symbol or symbol_of(path), days=days)
+    return read_text(text, path=path, symbol=symbol or symbol_of(path))
 
 
 def parse_text(text: str, *, path: str | Path = "<text>", asof: str | None = None,
-               symbol: str = "?", days: MarketDays | None = None) -> ParsedBars:
+               symbol: str = "?", days: MarketDays | None = None, fast: bool = True) -> ParsedBars:
+    return judge(read_text(text, path=path, symbol=symbol, fast=fast), asof=asof, days=days)
+
+
+def read_text(text: str, *, path: str | Path = "<text>", symbol: str = "?", fast: bool = True) -> RawBars:
+    """``fast``: try the plain-numbers reader first (``_read_plain``); files it does not take,
+    and every file with ``fast=False``, go through pandas' parser and a value-by-value check."""
     first_line = text.split("\n", 1)[0]
     headerless, cols = sniff_header(first_line, path)
+    raw = _read_plain(text, path, symbol, headerless, cols) if fast else None
+    if raw is not None:
+        return raw
+    import pandas as pd
+
     try:
-        return _parse(text, path, asof, symbol, headerless, days)
+        return _read_frame(text, path, symbol, headerless)
     except pd.errors.ParserError as err:
         raise CsvFormatError(path, f"cannot be read as CSV: {str(err).strip()[:200]}") from None
 
 
-def _parse(text: str, path: str | Path, asof: str | None, symbol: str, headerless: bool,
-           days: MarketDays | None = None) -> ParsedBars:
+# ---------------------------------------------------------------------------- the plain reader
+
+# A plain file: numbers and YYYY-MM-DD dates only, one row per line, every row as wide as the
+# first.  Nearly every real file is one; anything else (quotes, spaces, text, empty cells, a
+# blank line, a ragged row, a bad date) is left to the general reader, so both give the same.
+_PLAIN = b"0123456789.,+-eE\r\n"
+# Dates pandas can hold (the general reader's bad_date beyond them): kept well inside.
+_PLAIN_DAYS = (1900_01_01, 2199_12_31)
+
+
+def _read_plain(text: str, path: str | Path, symbol: str, headerless: bool,
+                header: list[str] | None) -> RawBars | None:
+    body = text if headerless else text.split("\n", 1)[1] if "\n" in text else ""
+    try:
+        raw = body.encode("ascii")
+    except UnicodeEncodeError:
+        return None
+    if raw.translate(None, _PLAIN) or raw.count(b"\r") != raw.count(b"\r\n"):
+        return None
+    lines = body.replace("\r", "").split("\n")
+    while lines and not lines[-1]:
+        lines.pop()
+    if not lines or "" in lines:
+        return None
+    width = lines[0].count(",") + 1
+    fields = ",".join(lines).split(",")
+    if len(fields) != width * len(lines):
+        return None
+    if headerless:
+        where = list(range(len(REQUIRED)))
+        if width < len(REQUIRED):
+            return None
+    else:
+        if '"' in text.split("\n", 1)[0] or len(header) != width:
+            return None
+        where = [header.index(c) for c in REQUIRED]  # the first column of each name, as pandas
+    dates = np.array(fields[where[0]::width])
+    days = _plain_days(dates)
+    if days is None:
+        return None
+    try:
+        values = np.array([fields[k::width] for k in where[1:]], dtype=float)
+    except ValueError:
+        return None
+    code = np.zeros(len(lines), np.int8)
+    missing = np.zeros(len(lines), bool)
+    _check_values(code, values, missing, ~np.isfinite(values).all(axis=0))
+    return RawBars(symbol, str(path), headerless, dates, days, values, code, 1 if headerless else 2, text,
+                   plain=True)
+
+
+_DIGITS = [0, 1, 2, 3, 5, 6, 8, 9]
+
+
+def _plain_days(dates: np.ndarray) -> np.ndarray | None:
+    """``YYYYMMDD`` of date texts that are all real ``YYYY-MM-DD`` dates inside ``_PLAIN_DAYS``
+    (ASCII already), else None."""
+    if dates.dtype != np.dtype("U10"):
+        return None
+    b = dates.astype("S10").view(np.uint8).reshape(-1, 10)  # a shorter text ends in zero bytes
+    digits = b[:, _DIGITS]
+    if not (((digits >= 48) & (digits <= 57)).all() and (b[:, 4] == 45).all() and (b[:, 7] == 45).all()):
+        return None
+    days = (digits.astype(np.int64) - 48) @ np.array([10**k for k in range(7, -1, -1)], dtype=np.int64)
+    if not (real_days(days).all() and days.min() >= _PLAIN_DAYS[0] and days.max() <= _PLAIN_DAYS[1]):
+        return None
+    return days
+
+
+# ---------------------------------------------------------------------------- the general reader
+
+def _read_frame(text: str, path: str | Path, symbol: str, headerless: bool) -> RawBars:
+    import pandas as pd
+
     # Let the C parser type the numbers (fast path); a column with any non-numeric text comes
     # back as text and is checked value by value.  Only empty cells count as missing here.
     opts = dict(keep_default_na=False, na_values=[""], skip_blank_lines=True)
@@ -189,19 +353,40 @@ def _parse(text: str, path: str | Path, asof: str | None, symbol: str, headerles
                           **opts)
         raw = raw.rename(columns={v: k for k, v in names.items() if k in REQUIRED})[list(REQUIRED)]
         first_data_line = 2
-    # Bad rows are reported exactly as written, with their real line numbers.
-    lines = [(no, ln) for no, ln in enumerate(text.splitlines(), 1) if ln.strip()]
-    return validate(raw, path=str(path), symbol=symbol, asof=asof, headerless=headerless,
-                    first_data_line=first_data_line, lines=lines if headerless else lines[1:],
-                    days=days)
+    n = len(raw)
+    dates = np.array([x.strip() if isinstance(x, str) else "" for x in raw["date"].to_numpy(dtype=object)],
+                     dtype=object)
+    code = np.zeros(n, np.int8)
+    shaped = np.array([bool(_DATE_RE.match(d)) for d in dates], dtype=bool)
+    parsed = pd.to_datetime(pd.Series(np.where(shaped, dates, None), dtype=object),
+                            format="%Y-%m-%d", errors="coerce")
+    good_date = shaped & ~parsed.isna().to_numpy()
+    code[~good_date] = _code("bad_date")
+    days = np.zeros(n, np.int64)
+    texts = np.where(good_date, dates, "").astype("U10")
+    if good_date.any():
+        days[good_date] = day_numbers(texts[good_date])
+    values = np.empty((5, n))
+    missing = np.zeros(n, bool)
+    bad = np.zeros(n, bool)
+    for i, c in enumerate((*PRICES, "volume")):
+        values[i], m, b = _numbers(raw[c])
+        missing |= m
+        bad |= b
+    _check_values(code, values, missing, bad)
+    return RawBars(symbol, str(path), headerless, texts, days, values, code, first_data_line, text)
 
 
 _NA_TOKENS = {"", "nan", "na", "n/a", "null", "none", "-"}
 _CODES = list(SKIP_REASONS)  # reason code i + 1 <-> SKIP_REASONS key i
 
 
-def _numbers(col: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(values, missing, non_numeric)`` of one price/volume column."""
+def _code(reason: str) -> int:
+    return _CODES.index(reason) + 1
+
+
+def _numbers(col) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(values, missing, non_numeric)`` of one price/volume column (a pandas Series)."""
     if col.dtype.kind in "iuf":
         v = col.to_numpy(dtype=float)
         return v, np.isnan(v), np.isinf(v)
@@ -229,41 +414,14 @@ def _numbers(col: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return v, missing, bad
 
 
-def validate(raw: pd.DataFrame, *, path: str, symbol: str, asof: str | None = None,
-             headerless: bool = False, first_data_line: int = 2,
-             lines: list[tuple[int, str]] | None = None, days: MarketDays | None = None) -> ParsedBars:
-    """Validate columns ``date,open,high,low,close,volume`` into good bars + counts by reason."""
-    n = len(raw)
-    dates = np.array([x.strip() if isinstance(x, str) else "" for x in raw["date"].to_numpy(dtype=object)],
-                     dtype=object)
-    code = np.zeros(n, np.int8)  # 0: good so far; else 1 + index in _CODES (the first check wins)
-
+def _check_values(code: np.ndarray, values: np.ndarray, missing: np.ndarray, bad: np.ndarray) -> None:
+    """Mark, where no earlier reason is marked, the checks a row's numbers decide alone."""
     def mark(mask: np.ndarray, reason: str) -> None:
-        code[(code == 0) & mask] = _CODES.index(reason) + 1
+        code[(code == 0) & mask] = _code(reason)
 
-    shaped = np.array([bool(_DATE_RE.match(d)) for d in dates], dtype=bool)
-    parsed = pd.to_datetime(pd.Series(np.where(shaped, dates, None), dtype=object),
-                            format="%Y-%m-%d", errors="coerce")
-    mark(~shaped | parsed.isna().to_numpy(), "bad_date")
-    days = days or MarketDays()
-    if days.is_session is not None:
-        real = code == 0
-        closed = {d for d in set(dates[real].tolist()) if not days.is_session(d)}
-        if closed:
-            mark(real & np.isin(dates, list(closed)), "not_trading_day")
-    if days.today is not None:
-        mark((code == 0) & (dates > days.today), "future_date")
-
-    cols = {}
-    missing = np.zeros(n, bool)
-    bad = np.zeros(n, bool)
-    for c in (*PRICES, "volume"):
-        cols[c], m, b = _numbers(raw[c])
-        missing |= m
-        bad |= b
     mark(missing, "missing_value")
     mark(bad, "non_numeric")
-    o, h, lo, c, vol = (cols[k] for k in ("open", "high", "low", "close", "volume"))
+    o, h, lo, c, vol = values
     with np.errstate(invalid="ignore"):
         mark((o > MAX_PRICE) | (h > MAX_PRICE) | (lo > MAX_PRICE) | (c > MAX_PRICE)
              | (vol > MAX_VOLUME), "absurd_value")
@@ -272,42 +430,63 @@ def validate(raw: pd.DataFrame, *, path: str, symbol: str, asof: str | None = No
         top, bottom = h * (1 + OUTSIDE_TOLERANCE), lo * (1 - OUTSIDE_TOLERANCE)
         mark((o > top) | (c > top) | (o < bottom) | (c < bottom), "outside_range")
         mark(vol < 0, "negative_volume")
-    seen: set[str] = set()
-    dup = np.zeros(n, bool)
-    for i in np.flatnonzero(code == 0):  # among good rows, a repeated date keeps the first
-        if dates[i] in seen:
-            dup[i] = True
-        seen.add(dates[i])
-    mark(dup, "duplicate_date")
 
+
+# ---------------------------------------------------------------------------- the verdict
+
+def judge(raw: RawBars, *, asof: str | None = None, days: MarketDays | None = None) -> ParsedBars:
+    """The good bars of ``raw`` up to ``asof``, and the rest counted by reason: the row checks
+    of ``read_text`` with the market's calendar (``days``) and repeated dates (the first kept)."""
+    days = days or MarketDays()
+    code = raw.code.copy()
+    dated = code != _code("bad_date")  # the calendar's reasons come before every other
+    if days.is_session is not None and dated.any():
+        seen = np.unique(raw.days[dated])
+        closed = seen[days.closed(seen)]
+        if closed.size:
+            code[dated & np.isin(raw.days, closed)] = _code("not_trading_day")
+    if days.today is not None:
+        code[dated & (code != _code("not_trading_day")) & (raw.days > day_numbers([days.today])[0])] = \
+            _code("future_date")
     ok = code == 0
+    if ok.any():  # among good rows, a repeated date keeps the first
+        rows = np.flatnonzero(ok)
+        order = np.argsort(raw.days[rows], kind="stable")
+        again = np.zeros(rows.size, bool)
+        again[order[1:]] = raw.days[rows][order[1:]] == raw.days[rows][order[:-1]]
+        code[rows[again]] = _code("duplicate_date")
+        ok = code == 0
+
+    o, h, lo, c = raw.values[:4]
     with np.errstate(invalid="ignore"):
         outside = ok & ((o < lo) | (o > h) | (c < lo) | (c > h))
     after = 0
     keep = ok
     if asof:
-        late = ok & (dates > asof)
+        late = ok & (raw.days > day_numbers([asof])[0])
         after = int(late.sum())
         keep = ok & ~late
         outside &= ~late
-    order = np.argsort(dates[keep], kind="stable")
-    good = pd.DataFrame({"date": dates[keep][order].astype(str), "open": o[keep][order],
-                         "high": h[keep][order], "low": lo[keep][order], "close": c[keep][order],
-                         "volume": vol[keep][order]})
+    kept = np.flatnonzero(keep)
+    kept = kept[np.argsort(raw.days[kept], kind="stable")]
 
     skipped = Counter({_CODES[k - 1]: int(v) for k, v in zip(*np.unique(code[code > 0], return_counts=True), strict=True)})
     flagged = Counter()
     if outside.any():
         flagged["open_close_outside_range"] = int(outside.sum())
-    examples = []
-    for i in np.flatnonzero(code > 0)[:_MAX_EXAMPLES]:
-        if lines is not None and i < len(lines):
-            line_no, row = lines[i][0], lines[i][1][:200]
-        else:
-            line_no, row = int(i) + first_data_line, ",".join(str(raw.iat[i, j]) for j in range(len(REQUIRED)))
-        examples.append({"line": line_no, "reason": _CODES[code[i] - 1], "row": row})
-    return ParsedBars(symbol=symbol, path=path, bars=good, rows_read=n, headerless=headerless,
-                      skipped=skipped, flagged=flagged, after_asof=after, examples=examples)
+    bad_rows = np.flatnonzero(code > 0)[:_MAX_EXAMPLES].tolist()
+
+    def examples() -> list[dict]:
+        out = []
+        for i in bad_rows:
+            line_no, row = raw.line(i)
+            out.append({"line": line_no, "reason": _CODES[code[i] - 1], "row": row})
+        return out
+
+    return ParsedBars(symbol=raw.symbol, path=raw.path, dates=raw.dates[kept], days=raw.days[kept],
+                      values=raw.values[:, kept],
+                      rows_read=int(code.size), headerless=raw.headerless, skipped=skipped,
+                      flagged=flagged, after_asof=after, examples_of=examples if bad_rows else None)
 
 
 def parse_sectors(path: str | Path) -> dict[str, str]:
@@ -328,8 +507,35 @@ def parse_sectors(path: str | Path) -> dict[str, str]:
 
 
 def read_dates(directory: str | Path) -> list[str]:
-    """The union of the trading days in a folder of bar files (what a replay steps through)."""
-    dates: set[str] = set()
-    for p in bar_files(directory):
-        dates.update(str(d) for d in parse_file(p).bars["date"])
-    return sorted(dates)
+    """The union of the trading days in a folder of bar files (what a replay steps through).
+    The files are read through ``CsvFolder.of``, so the replay that follows reads none again."""
+    folder = CsvFolder.of(directory)
+    days = [judge(folder.read(p)).days for p in bar_files(directory)]
+    return date_texts(np.unique(np.concatenate(days))).tolist() if days else []
+
+
+class CsvFolder:
+    """The files of one folder, each read once while it does not change (its size and time
+    are checked at every use): a replay collects the same folder as of date after date."""
+
+    _last: CsvFolder | None = None
+
+    def __init__(self, directory: str | Path):
+        self.directory = Path(directory).resolve()
+        self._raw: dict[str, tuple[tuple[int, int], RawBars]] = {}
+
+    @classmethod
+    def of(cls, directory: str | Path) -> CsvFolder:
+        """The folder's reader, kept for the next call about the same folder (one at a time)."""
+        if cls._last is None or cls._last.directory != Path(directory).resolve():
+            cls._last = CsvFolder(directory)
+        return cls._last
+
+    def read(self, path: str | Path) -> RawBars:
+        """The file read and checked (``read_file``), again only if it changed since."""
+        st = os.stat(path)
+        stamp, key = (st.st_mtime_ns, st.st_size), os.path.abspath(path)
+        hit = self._raw.get(key)
+        if hit is None or hit[0] != stamp:
+            hit = self._raw[key] = (stamp, read_file(path))
+        return hit[1]
