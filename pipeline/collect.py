@@ -33,7 +33,6 @@ from pipeline.csv_bars import (
     MarketDays,
     ParsedBars,
     bar_files,
-    judge,
     parse_file,
     parse_sectors,
     sniff_header,
@@ -118,7 +117,8 @@ def collect_csv(db: DB, settings: Any, path: str | Path, asof: str | None = None
             f"--path {directory}: no usable <SYMBOL>.csv bar file in this folder ("
             + "; ".join(f"{x['file']}: {x['reason']}" for x in not_symbols[:5]) + ")")
     if folder is not None:  # read (and so check) every file before writing anything
-        raws = {f: folder.read(f) for f in files}
+        for f in files:
+            folder.read(f)
     else:
         for f in files:  # fail before writing anything
             with f.open(encoding="utf-8-sig", errors="replace") as fh:
@@ -136,7 +136,8 @@ def collect_csv(db: DB, settings: Any, path: str | Path, asof: str | None = None
     from pipeline.calendar import market_date, sessions
     from pipeline.windows_gate import now
 
-    days = MarketDays(sessions(settings).is_session, market_date(settings.market, now()).isoformat())
+    is_session, today = sessions(settings).is_session, market_date(settings.market, now()).isoformat()
+    days = folder.days(is_session, today) if folder is not None else MarketDays(is_session, today)
     status_now = corporate_actions.statuses(db)
     summary: dict[str, Any] = {
         "status": "ok", "source": "csv", "path": str(directory), "asof": asof, "files": len(files),
@@ -151,7 +152,7 @@ def collect_csv(db: DB, settings: Any, path: str | Path, asof: str | None = None
         with bars_db.bulk_writes(db):
             for i, f in enumerate(files, 1):
                 if folder is not None:
-                    parsed = judge(raws[f], asof=asof, days=days)
+                    parsed = folder.judged(f, days).upto(asof)
                 else:
                     parsed = parse_file(f, asof=asof, days=days)
                 batch.begin()

@@ -93,6 +93,7 @@ class ParsedBars:
     after_asof: int = 0
     # first few bad rows: line, reason, row (a function until asked: it may need the file's lines)
     examples_of: Callable[[], list[dict]] | None = field(default=None, repr=False)
+    outside: np.ndarray | None = field(default=None, repr=False)  # per good row: flagged
 
     @property
     def skipped_total(self) -> int:
@@ -100,6 +101,20 @@ class ParsedBars:
 
     def __len__(self) -> int:
         return int(self.days.size)
+
+    def upto(self, asof: str | None) -> ParsedBars:
+        """These bars as ``judge(..., asof=asof)`` gives them: the good rows after ``asof`` go
+        to ``after_asof`` (skips and examples do not depend on the date)."""
+        if not asof:
+            return self
+        k = int(np.searchsorted(self.days, day_numbers([asof])[0], side="right"))
+        if k == len(self):
+            return self
+        outside = self.outside[:k]
+        flagged = Counter({"open_close_outside_range": int(outside.sum())} if outside.any() else {})
+        return ParsedBars(self.symbol, self.path, self.dates[:k], self.days[:k], self.values[:, :k],
+                          self.rows_read, self.headerless, self.skipped, flagged,
+                          self.after_asof + len(self) - k, self.examples_of, outside)
 
     @cached_property
     def examples(self) -> list[dict]:
@@ -469,11 +484,10 @@ def judge(raw: RawBars, *, asof: str | None = None, days: MarketDays | None = No
         outside &= ~late
     kept = np.flatnonzero(keep)
     kept = kept[np.argsort(raw.days[kept], kind="stable")]
+    outside = outside[kept]
 
     skipped = Counter({_CODES[k - 1]: int(v) for k, v in zip(*np.unique(code[code > 0], return_counts=True), strict=True)})
-    flagged = Counter()
-    if outside.any():
-        flagged["open_close_outside_range"] = int(outside.sum())
+    flagged = Counter({"open_close_outside_range": int(outside.sum())} if outside.any() else {})
     bad_rows = np.flatnonzero(code > 0)[:_MAX_EXAMPLES].tolist()
 
     def examples() -> list[dict]:
@@ -486,7 +500,8 @@ def judge(raw: RawBars, *, asof: str | None = None, days: MarketDays | None = No
     return ParsedBars(symbol=raw.symbol, path=raw.path, dates=raw.dates[kept], days=raw.days[kept],
                       values=raw.values[:, kept],
                       rows_read=int(code.size), headerless=raw.headerless, skipped=skipped,
-                      flagged=flagged, after_asof=after, examples_of=examples if bad_rows else None)
+                      flagged=flagged, after_asof=after, examples_of=examples if bad_rows else None,
+                      outside=outside)
 
 
 def parse_sectors(path: str | Path) -> dict[str, str]:
@@ -506,11 +521,20 @@ def parse_sectors(path: str | Path) -> dict[str, str]:
     return out
 
 
+def _same_function(a: Callable | None, b: Callable | None) -> bool:
+    """Equal functions, or the same method of equal objects (``sessions(settings).is_session``
+    is a new bound method each time; bound methods compare their objects by identity)."""
+    if a == b:
+        return True
+    return (getattr(a, "__func__", None) is not None and getattr(a, "__func__", None) is getattr(b, "__func__", None)
+            and a.__self__ == b.__self__)
+
+
 def read_dates(directory: str | Path) -> list[str]:
     """The union of the trading days in a folder of bar files (what a replay steps through).
     The files are read through ``CsvFolder.of``, so the replay that follows reads none again."""
     folder = CsvFolder.of(directory)
-    days = [judge(folder.read(p)).days for p in bar_files(directory)]
+    days = [folder.judged(p).days for p in bar_files(directory)]
     return date_texts(np.unique(np.concatenate(days))).tolist() if days else []
 
 
@@ -523,6 +547,8 @@ class CsvFolder:
     def __init__(self, directory: str | Path):
         self.directory = Path(directory).resolve()
         self._raw: dict[str, tuple[tuple[int, int], RawBars]] = {}
+        self._judged: dict[str, tuple[RawBars, MarketDays | None, ParsedBars]] = {}
+        self._days: list[MarketDays] = []
 
     @classmethod
     def of(cls, directory: str | Path) -> CsvFolder:
@@ -539,3 +565,20 @@ class CsvFolder:
         if hit is None or hit[0] != stamp:
             hit = self._raw[key] = (stamp, read_file(path))
         return hit[1]
+
+    def days(self, is_session: Callable[[str], bool] | None, today: str | None) -> MarketDays:
+        """One ``MarketDays`` per calendar and date, kept: it remembers the dates it was asked."""
+        for d in self._days:
+            if _same_function(d.is_session, is_session) and d.today == today:
+                return d
+        self._days.append(MarketDays(is_session, today))
+        return self._days[-1]
+
+    def judged(self, path: str | Path, days: MarketDays | None = None) -> ParsedBars:
+        """``judge(self.read(path), days=days)``, kept while the file and ``days`` are the same:
+        a replay takes each date's bars from it with ``ParsedBars.upto``."""
+        raw, key = self.read(path), os.path.abspath(path)
+        hit = self._judged.get(key)
+        if hit is None or hit[0] is not raw or hit[1] is not days:
+            hit = self._judged[key] = (raw, days, judge(raw, days=days))
+        return hit[2]

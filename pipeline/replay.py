@@ -17,6 +17,7 @@ from db.paper import PaperStore
 from pipeline.calendar import sessions
 from pipeline.collect import collect as run_collect
 from pipeline.config import Settings
+from pipeline.csv_bars import CsvFolder
 from pipeline.execute import run_execute
 from pipeline.signal import run_signal
 from pipeline.stage import run_stage
@@ -65,11 +66,13 @@ def run_replay(db: DB, settings: Settings, dates: list[str], source: str | None 
     refuse_done_dates(db, dates)
     trades_before = trading.fill_count(db)
     stored = "+".join(market_db.bar_sources(db)) or "none"
+    # A folder of CSV files is read once (and again only where a file changes), not per date.
+    folder = CsvFolder.of(path) if source == "csv" and path is not None else None
     per_day = []
     for n, d in enumerate(dates, start=1):
         with run_stage(db, settings, "collect", d) as run:
             if source:
-                c = run_collect(db, settings, source=source, path=path, asof=d)
+                c = run_collect(db, settings, source=source, path=path, asof=d, folder=folder)
                 after_collect(db, settings, d)
                 run.note(f"{c.get('bars_new', 0)} new bars")
             else:

@@ -87,3 +87,15 @@ def test_published_files_read_fast_as_the_general_reader_reads_them(shared_data)
     assert files
     for p in files:
         _same(Path(p).read_text(encoding="utf-8-sig"), plain=True)
+
+
+def test_a_file_judged_once_gives_each_dates_bars_as_judging_it_as_of_that_date():
+    text = PLAIN[-1] + "2024-01-15,120,118,95,100,2000\n2024-01-16,100,110,90,105,1000\n"
+    raw = read_text(text, path="X.csv", symbol="X")
+    full = judge(raw, days=DAYS)
+    for asof in ("2023-12-31", "2024-01-02", "2024-01-09", "2024-01-15", "2024-06-01", None):
+        a, b = full.upto(asof), judge(raw, asof=asof, days=DAYS)
+        assert np.array_equal(a.days, b.days) and np.array_equal(a.values, b.values) and list(a.dates) == list(b.dates)
+        assert (a.rows_read, a.skipped, a.flagged, a.after_asof, a.examples) == \
+               (b.rows_read, b.skipped, b.flagged, b.after_asof, b.examples), asof
+    assert full.flagged != full.upto("2024-01-14").flagged  # the flags follow the date too
