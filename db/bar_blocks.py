@@ -285,29 +285,3 @@ def symbol_columns(conn: sqlite3.Connection, symbol: str, start: str | None = No
     lo = int(np.searchsorted(cols[DAY], day_numbers([start])[0])) if start else 0
     hi = int(np.searchsorted(cols[DAY], day_numbers([end])[0], side="right")) if end else cols.shape[1]
     return cols[:, lo:hi]
-
-
-def summary(conn: sqlite3.Connection) -> dict:
-    """Symbols, bars, first and last date and bars per source, from the block summaries (a
-    stale or mixed-source block is counted from its rows): never a scan of every bar."""
-    per_symbol: dict[str, int] = Counter()
-    sources: Counter = Counter()
-    first = last = None
-    for symbol, year, stale, n, lo, hi, source in conn.execute(
-            "SELECT symbol, year, stale, n, first_date, last_date, source FROM bar_blocks"):
-        if stale or source is None:
-            y0, y1 = year_bounds(year)
-            rows = conn.execute(
-                "SELECT source, COUNT(*), MIN(date), MAX(date) FROM bar_rows "
-                "WHERE symbol = ? AND date >= ? AND date <= ? GROUP BY source", (symbol, y0, y1)).fetchall()
-        else:
-            rows = [(source, n, lo, hi)]
-        for src, count, lo_, hi_ in rows:
-            if not count:
-                continue
-            per_symbol[symbol] += count
-            sources[src] += count
-            first = lo_ if first is None or lo_ < first else first
-            last = hi_ if last is None or hi_ > last else last
-    return {"symbols": sum(1 for v in per_symbol.values() if v), "bars": sum(per_symbol.values()),
-            "first_date": first, "last_date": last, "sources": dict(sorted(sources.items()))}

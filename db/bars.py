@@ -8,16 +8,17 @@ and their per-symbol column blocks (``db.bar_blocks``) in step, in one transacti
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from db import bar_blocks as blocks
 from db.core import DB, now_iso
 
-if TYPE_CHECKING:  # pandas only for the DataFrame readers, not on every path through here
+# numpy (and the column blocks, which need it) load with the first bar written or read as
+# columns, pandas only with the DataFrame readers: `qtx status` counts bars with neither.
+if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
 BAR_COLUMNS = ("date", "open", "high", "low", "close", "volume")
@@ -32,6 +33,8 @@ def insert_bars(db: DB, symbol: str, rows: Iterable[Sequence[Any]], source: str 
 
     Runs inside the caller's transaction when there is one, else in its own.
     """
+    import numpy as np
+
     rows = list(rows)
     if not rows:
         return 0
@@ -46,6 +49,10 @@ def insert_columns(db: DB, symbol: str, dates: Sequence[str] | np.ndarray, value
     kept; returns how many were new.  Updates the symbol's column blocks in the same
     transaction (the caller's, when there is one).  ``days``: the dates as YYYYMMDD integers,
     from a caller that has checked them already (the CSV reader); else they are checked here."""
+    import numpy as np
+
+    from db import bar_blocks as blocks
+
     dates = np.asarray(dates, dtype=str)
     if not dates.size:
         return 0
@@ -91,6 +98,8 @@ _INSERT = "INSERT OR IGNORE INTO bar_rows(symbol, date, open, high, low, close, 
 
 
 def _insert_rows(conn, symbol: str, dates: np.ndarray, values: np.ndarray, source: str) -> None:
+    import numpy as np
+
     n = dates.size
     params = np.empty((n, 8), dtype=object)
     params[:, 0], params[:, 1], params[:, 7] = symbol, dates.tolist(), source
@@ -117,6 +126,8 @@ def bulk_writes(db: DB, cache_mb: int = 256) -> Iterator[None]:
 def _checked_days(symbol: str, dates: np.ndarray) -> np.ndarray:
     """The dates as YYYYMMDD integers; ``BarDateError`` naming the first that is not a real
     ``YYYY-MM-DD`` date."""
+    from db import bar_blocks as blocks
+
     try:
         days = blocks.day_numbers(dates)
     except UnicodeEncodeError:  # not ASCII: not a date
@@ -160,6 +171,10 @@ def read_bars(db: DB, symbol: str, start: str | None = None, end: str | None = N
 def read_bar_arrays(db: DB, symbol: str, start: str | None = None,
                     end: str | None = None) -> dict[str, np.ndarray]:
     """One symbol's bars as numpy arrays keyed by column (``date`` as str)."""
+    import numpy as np
+
+    from db import bar_blocks as blocks
+
     cols = bar_columns(db, symbol, start, end)
     out = {c: np.array(cols[i]) for i, c in enumerate(BAR_COLUMNS) if i}
     out["date"] = blocks.date_texts(cols[blocks.DAY])
@@ -169,6 +184,8 @@ def read_bar_arrays(db: DB, symbol: str, start: str | None = None,
 def bar_columns(db: DB, symbol: str, start: str | None = None, end: str | None = None) -> np.ndarray:
     """One symbol's bars in ``[start, end]`` as ``(6, n)`` columns (``db.bar_blocks``: day as
     YYYYMMDD, open, high, low, close, volume), read from its blocks."""
+    from db import bar_blocks as blocks
+
     return blocks.symbol_columns(db.conn, symbol, start, end)
 
 
@@ -228,13 +245,36 @@ def decision_dates(db: DB, start: str | None = None, end: str | None = None) -> 
 
 def bar_stats(db: DB) -> dict[str, Any]:
     """Counts for status: symbols, bars, first/last date, bars per source.  Read from the
-    per-symbol block summaries, so it costs the same for ten bars or ten million."""
-    return blocks.summary(db.conn)
+    block summaries (``bar_blocks``: one row per symbol and year), never a scan of every bar:
+    a stale or mixed-source block is counted from its own rows."""
+    per_symbol: Counter = Counter()
+    sources: Counter = Counter()
+    first = last = None
+    for symbol, year, stale, n, lo, hi, source in db.conn.execute(
+            "SELECT symbol, year, stale, n, first_date, last_date, source FROM bar_blocks"):
+        if stale or source is None:
+            rows = db.conn.execute(
+                "SELECT source, COUNT(*), MIN(date), MAX(date) FROM bar_rows "
+                "WHERE symbol = ? AND date >= ? AND date <= ? GROUP BY source",
+                (symbol, f"{year:04d}-01-01", f"{year:04d}-12-31")).fetchall()
+        else:
+            rows = [(source, n, lo, hi)]
+        for src, count, lo_, hi_ in rows:
+            if not count:
+                continue
+            per_symbol[symbol] += count
+            sources[src] += count
+            first = lo_ if first is None or lo_ < first else first
+            last = hi_ if last is None or hi_ > last else last
+    return {"symbols": sum(1 for v in per_symbol.values() if v), "bars": sum(per_symbol.values()),
+            "first_date": first, "last_date": last, "sources": dict(sorted(sources.items()))}
 
 
 def refresh_blocks(db: DB) -> int:
     """Rebuild the column blocks whose rows changed behind them (a write through the ``bars``
     view, an update, a delete, a database migrated from version 2); returns how many."""
+    from db import bar_blocks as blocks
+
     if not blocks.stale_blocks(db.conn):
         return 0
     with db.transaction() as conn:

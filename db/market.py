@@ -7,6 +7,7 @@ from collections.abc import Callable
 import numpy as np
 
 from db import bar_blocks as blocks
+from db.bars import bar_stats
 from db.core import DB
 
 
@@ -48,4 +49,4 @@ def recent_bar_columns(db: DB, end: str, per_symbol: int, keep_since: str | None
 def bar_sources(db: DB) -> list[str]:
     """Where the stored bars came from (e.g. 'synthetic' for the sample market), from the
     block summaries: no scan of the bars."""
-    return list(blocks.summary(db.conn)["sources"])
+    return list(bar_stats(db)["sources"])

@@ -15,8 +15,10 @@ from __future__ import annotations
 import functools
 import math
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # numpy loads with the first vectorized comparison, not with the scalar rules
+    import numpy as np
 
 REL_TOL = 1e-9
 LOT_NUDGE = 1e-9  # floor_to_lot's ``+1e-9``: a quotient a hair under a whole number counts as it
@@ -71,6 +73,8 @@ def le(a: float, b: float) -> bool:
 # (tests/test_numeric_speed.py checks them on special values and near-ties).
 def _diff_tol(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(a - b, REL_TOL * max(|a|, |b|))``."""
+    import numpy as np
+
     shape = np.broadcast_shapes(np.shape(a), np.shape(b))
     if not shape:  # scalars: no arrays to spare
         return np.subtract(a, b), REL_TOL * np.maximum(np.abs(a), np.abs(b))
@@ -85,30 +89,40 @@ def _diff_tol(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def v_eq(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    import numpy as np
+
     with np.errstate(invalid="ignore"):
         diff, tol = _diff_tol(a, b)
         return np.abs(diff) <= tol
 
 
 def v_gt(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    import numpy as np
+
     with np.errstate(invalid="ignore"):
         diff, tol = _diff_tol(a, b)
         return diff > tol
 
 
 def v_ge(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    import numpy as np
+
     with np.errstate(invalid="ignore"):
         diff, tol = _diff_tol(b, a)
         return diff <= tol
 
 
 def v_lt(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    import numpy as np
+
     with np.errstate(invalid="ignore"):
         diff, tol = _diff_tol(b, a)
         return diff > tol
 
 
 def v_le(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    import numpy as np
+
     with np.errstate(invalid="ignore"):
         diff, tol = _diff_tol(a, b)
         return diff <= tol

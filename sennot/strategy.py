@@ -14,17 +14,17 @@ the configured strategy once, so a typo fails every command at load.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from importlib.metadata import entry_points
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-import numpy as np
-
-from sennot import indicators as ind
-from sennot import rules
 from sennot.numeric import gt
 from sennot.params import SennotParams
 from sennot.types import EntryTable, ExitDecision, ParamError, PositionView, SymbolBars
+
+if TYPE_CHECKING:
+    import numpy as np
 
 ENTRY_POINT_GROUP = "qtx.strategies"
 
@@ -93,18 +93,26 @@ class Sennot(BaseStrategy):
         self.params = params or SennotParams()
         self.warmup = self.params.warmup
 
+    @functools.cached_property
+    def _rules(self):
+        # The rules (and numpy) load when the strategy first computes, not when the config is
+        # validated: `qtx status` builds the strategy and never runs it.
+        from sennot import rules
+
+        return rules
+
     def entries(self, bars: SymbolBars) -> EntryTable:
-        return rules.entry_table(bars, self.params)
+        return self._rules.entry_table(bars, self.params)
 
     def entries_many(self, many: list[SymbolBars]) -> dict[str, EntryTable]:
-        return {b.symbol: t for b, t in zip(many, rules.entry_tables(many, self.params))}
+        return {b.symbol: t for b, t in zip(many, self._rules.entry_tables(many, self.params))}
 
     def exit(self, pos: PositionView, close: np.ndarray, i: int, lot: float = 1.0) -> ExitDecision | None:
-        return rules.exit_decision(pos, close, i, self.params, lot)
+        return self._rules.exit_decision(pos, close, i, self.params, lot)
 
     def levels(self, pos: PositionView, close: np.ndarray, i: int) -> dict[str, float | None]:
         p = self.params
-        peak = rules.trailing_peak(pos, close, i)
+        peak = self._rules.trailing_peak(pos, close, i)
         return {
             "stop": None if peak is not None else pos.entry_price * (1 - p.stop_loss),
             "take_profit": None if peak is not None else pos.entry_price * (1 + p.take_profit),
@@ -147,6 +155,8 @@ class Sennot(BaseStrategy):
         # The indicator over exactly the window it needs: the same value, to the bit, as the
         # entry table's (each window is averaged on its own).
         close = bars.close[i + 1 - n:i + 1]
+        from sennot import indicators as ind
+
         return {"trend": gt(close.item(-1), ind.sma(close, n).item(-1))}
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # numpy loads with the first computation, not with these types
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -26,7 +28,7 @@ class SymbolBars:
 
     def index_of(self, date: str) -> int:
         """The bar number of ``date``, or -1 when the symbol has no bar that day."""
-        i = int(np.searchsorted(self.dates, date))
+        i = int(self.dates.searchsorted(date))
         return i if i < len(self) and self.dates[i] == date else -1
 
 

@@ -213,7 +213,7 @@ def test_the_checker_sees_a_tampered_block(qtx_db):
     qtx_db.conn.execute("UPDATE bar_block_data SET data = ? WHERE symbol = 'A'", (blocks.encode(cols),))
     with pytest.raises(AssertionError):
         assert_blocks_match(qtx_db)
-    assert Counter(blocks.summary(qtx_db.conn)["sources"]) == Counter(old_stats(qtx_db)["sources"])
+    assert Counter(bars_db.bar_stats(qtx_db)["sources"]) == Counter(old_stats(qtx_db)["sources"])
 
 
 def test_status_counts_never_read_the_rows(qtx_db):
