@@ -21,13 +21,14 @@ def finish_run(db: DB, run_id: int, outcome: str, message: str | None = None) ->
                     (now_iso(), outcome, message, run_id))
 
 
-def abandon_running(db: DB, stage: str, message: str) -> int:
-    """Mark ``stage`` runs still 'running' as failed; call only while holding the stage lock,
-    when no such run can still be alive (its process was killed)."""
-    cur = db.conn.execute(
+def abandon_running(db: DB, stage: str, message: str) -> list[dict]:
+    """Mark ``stage`` runs still 'running' as failed and return them; call only while holding
+    the stage lock, when no such run can still be alive (its process was killed)."""
+    rows = db.query("SELECT id, started_at FROM runs WHERE stage = ? AND outcome = 'running'", (stage,))
+    db.conn.execute(
         "UPDATE runs SET outcome = 'failed', ended_at = ?, message = ? "
         "WHERE stage = ? AND outcome = 'running'", (now_iso(), message, stage))
-    return cur.rowcount
+    return rows
 
 
 def last_runs(db: DB) -> dict[str, dict]:

@@ -105,7 +105,16 @@ def run_stage(db: DB, settings: object, stage: str, asof: str | None) -> Iterato
     """
     with stage_lock(lock_path(db, stage), stage):
         # We hold the lock, so a 'running' row of this stage belongs to a killed process.
-        runs.abandon_running(db, stage, "ended without a result (process killed or crashed)")
+        why = "ended without a result (process killed or crashed)"
+        for killed in runs.abandon_running(db, stage, why):
+            # Said by the run that found it, whatever the listener was doing meanwhile; the key is
+            # the monitor's, so the failure is alerted once.
+            from pipeline import alerts
+
+            msg = f"{stage} run #{killed['id']} (started {killed['started_at']}) {why}"
+            if alerts.notify(db, "stage", "error", f"{stage} failed", msg,
+                             dedup_key=f"hb:failed:{stage}:{killed['id']}") is not None:
+                events.record(db, "error", "stage_failed", msg, {"stage": stage, "run_id": killed["id"]})
         run = StageRun(stage, asof, runs.start_run(db, stage, asof, os.getpid()))
         try:
             yield run

@@ -174,7 +174,7 @@ def test_runs_table(qtx_db):
     assert last["collect"]["id"] == b and last["collect"]["outcome"] == "running"
     assert last["signal"]["outcome"] == "skipped" and last["signal"]["ended_at"]
     assert runs_db.last_ok(qtx_db, "collect")["id"] == a
-    assert runs_db.abandon_running(qtx_db, "collect", "killed") == 1
+    assert len(runs_db.abandon_running(qtx_db, "collect", "killed")) == 1
     assert runs_db.last_runs(qtx_db)["collect"]["outcome"] == "failed"
     with pytest.raises(ValueError):
         runs_db.finish_run(qtx_db, a, "running")

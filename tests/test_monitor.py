@@ -75,3 +75,17 @@ def test_a_run_that_woke_after_its_window_does_not_satisfy_the_slot(qtx_db, qtx_
     rows = readside.runs_summary(qtx_db)
     late = monitor.incidents(rows, {"execute": slot}, timedelta(minutes=30), slot + timedelta(minutes=31))
     assert [i.kind for i in late] == ["late"]
+
+
+def test_the_next_run_of_a_stage_reports_a_killed_predecessor_at_once(qtx_db, qtx_settings):
+    """Found by the soak in CI: a report killed on Tuesday was marked failed by the last day's
+    report, after the listener's last check; the run that finds a killed row now says so."""
+    from pipeline.stage import run_stage
+
+    killed = runs_db.start_run(qtx_db, "report", None, 99)
+    with run_stage(qtx_db, qtx_settings, "report", None):
+        pass
+    assert qtx_db.scalar("SELECT outcome FROM runs WHERE id = ?", (killed,)) == "failed"
+    assert qtx_db.scalar("SELECT COUNT(*) FROM outbox WHERE dedup_key = ?", (f"hb:failed:report:{killed}",)) == 1
+    monitor.check_stages(qtx_db, qtx_settings, datetime.now(UTC))  # the monitor does not alert it again
+    assert qtx_db.scalar("SELECT COUNT(*) FROM outbox WHERE dedup_key LIKE 'hb:failed:report:%'") == 1

@@ -120,9 +120,11 @@ def test_the_daily_stages_and_views_run_the_toy(toy_installed, tmp_path, tmp_con
     assert code == 0, err
     r = json.loads(out)
     assert r["buys"] == [{"symbol": "AAA", "reason": "up_day", "strength": 1.0}] and r["sells"] == []
-    # The rest of the window, day by day through signal and execute on the paper broker,
-    # gives the backtest's trades.
-    code, out, err = run_cli(["--config", cfg, "replay", "--start", DATES[1], "--end", DATES[3], "--json"])
+    # Its orders, then the rest of the window day by day through signal and execute on the paper
+    # broker, give the backtest's trades (a replay never reprocesses a decided date).
+    code, out, err = run_cli(["--config", cfg, "execute", "--asof", DATES[1], "--json"])
+    assert code == 0, err
+    code, out, err = run_cli(["--config", cfg, "replay", "--start", DATES[2], "--end", DATES[3], "--json"])
     assert code == 0, err
     db = open_db(db_path, market="krx", mode="paper")
     try:
