@@ -24,7 +24,7 @@ REPEAT = 3
 LOOP_SCRIPT = """
 import json, sys, time
 from db import open_db
-from pipeline import backtest as bt
+from pipeline.stages import backtest as bt
 from pipeline.config import load
 from pipeline.engine import UniverseFilter, simulate
 from risk.params import from_settings
@@ -55,7 +55,7 @@ def _qtx() -> list[str]:
 def bench_process_and_loop() -> dict:
     from benchmarks.bench_csv_import import N_BARS, N_SYMBOLS, write_files
     from db import open_db
-    from pipeline.collect import collect_csv
+    from pipeline.stages.collect import collect_csv
     from pipeline.config import load
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -27,7 +27,7 @@ def write_files(directory: Path, n_symbols: int = N_SYMBOLS, n_bars: int = N_BAR
 
 def run() -> dict:
     from db import open_db
-    from pipeline.collect import collect_csv
+    from pipeline.stages.collect import collect_csv
     from pipeline.config import from_dict
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -6,7 +6,7 @@ fills happen by the spec's fill model at the open of the market's next trading d
 bars are in (``on_bars``), or at a live quote with slippage (``on_quotes``) when a feed
 provides one.  Its state lives in the ``paper_*`` tables through a store object
 (``db.paper.PaperStore``), so separate processes see one account.  Which days are trading days
-is the market calendar's to say (``sessions``, ``pipeline.calendar.Sessions`` for a config).
+is the market calendar's to say (``sessions``, ``pipeline.schedule.calendar.Sessions`` for a config).
 """
 
 from __future__ import annotations

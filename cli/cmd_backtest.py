@@ -37,7 +37,7 @@ def backtest(
     drawdown, Sharpe, trades, win rate, average win/loss, exposure, rejections by reason and
     exits by rule. Orders still open after the last date are reported as open, not filled.
     """
-    from pipeline import backtest as bt
+    from pipeline.stages import backtest as bt
 
     check_range(start, end)
     app_ctx = ctx_of(ctx)
@@ -67,7 +67,7 @@ def backtest(
         if equity_out:
             bt.write_equity(res, equity_out)
         if chart and res.equity:
-            from pipeline.chart import equity_chart
+            from pipeline.read.chart import equity_chart
 
             equity_chart(db, s, [e.date for e in res.equity], [e.equity for e in res.equity],
                          [e.drawdown for e in res.equity], chart,

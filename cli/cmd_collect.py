@@ -1,4 +1,4 @@
-"""``qtx collect``: one data stage (CSV files now; the market feeds register in pipeline.collect)."""
+"""``qtx collect``: one data stage (CSV files now; the market feeds register in pipeline.stages.collect)."""
 
 from __future__ import annotations
 
@@ -57,11 +57,11 @@ def collect(
     files twice changes nothing; a stored bar that differs from the file is reported as a
     conflict and kept.
     """
-    from pipeline.collect import CollectUsageError, CsvFormatError, resolve_source
-    from pipeline.collect import collect as run_collect
-    from pipeline.stage import StageBusy, run_stage
-    from pipeline.sync import after_collect
-    from pipeline.windows_gate import gate
+    from pipeline.schedule.gate import gate
+    from pipeline.schedule.stage import StageBusy, run_stage
+    from pipeline.stages.collect import CollectUsageError, CsvFormatError, resolve_source
+    from pipeline.stages.collect import collect as run_collect
+    from pipeline.stages.sync import after_collect
 
     asof = check_date(asof)
     app_ctx = ctx_of(ctx)

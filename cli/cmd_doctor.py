@@ -1,4 +1,4 @@
-"""``qtx doctor``: the health of everything an unattended machine needs (``pipeline.doctor``)."""
+"""``qtx doctor``: the health of everything an unattended machine needs (``pipeline.read.doctor``)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def doctor(
     the database (integrity, WAL, free disk), each stage's last run and lateness, and data
     freshness; say what to do about each problem. Exit 0 when nothing failed, 1 otherwise; 2
     (as every command) when the config cannot be loaded."""
-    from pipeline.doctor import diagnose
+    from pipeline.read.doctor import diagnose
 
     app_ctx = ctx_of(ctx)
     guarded(lambda: app_ctx.settings)  # a config that cannot be loaded: one line, exit 2

@@ -58,7 +58,7 @@ def _uid(user: str) -> int:
 def _target(ctx: typer.Context, daemon: bool, tz: str | None, qtx: str | None,
             env_file: str | None, no_env_file: bool, user: str | None):
     from launchd import plists, schedule
-    from pipeline.calendar import calendar_conf
+    from pipeline.schedule.calendar import calendar_conf
 
     s = ctx_of(ctx).settings
     if not s.config_path:
@@ -215,7 +215,7 @@ def catchup_cmd(
     import sys
 
     from launchd import schedule
-    from pipeline.catchup import run_catchup
+    from pipeline.schedule.catchup import run_catchup
 
     def body():
         s = ctx_of(ctx).settings

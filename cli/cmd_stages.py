@@ -21,8 +21,8 @@ JSON_HELP = "Print the result as one JSON document on stdout."
 def _run(ctx: typer.Context, stage: str, asof: str | None, as_json: bool,
          fn: Callable[..., dict], render: Callable[[dict], None]) -> None:
     from cli.cmd_collect import check_date
-    from pipeline.stage import StageBusy, run_stage
-    from pipeline.windows_gate import StaleData, gate
+    from pipeline.schedule.gate import StaleData, gate
+    from pipeline.schedule.stage import StageBusy, run_stage
 
     asof = check_date(asof)
     app_ctx = ctx_of(ctx)
@@ -84,7 +84,7 @@ def signal(
     Exits for held positions, entries for
     flat symbols, with reasons and strength, into `signals`; the day's equity, drawdown and
     risk state into `daily_metrics`. Rerunning for the same date changes nothing."""
-    from pipeline.signal import run_signal
+    from pipeline.stages.signal import run_signal
 
     def render(r: dict) -> None:
         if r.get("status") == "nothing_to_do":
@@ -100,7 +100,7 @@ def signal(
         for b in r["buys"]:
             t.add_row("BUY", b["symbol"], b["reason"], f"strength {b['strength']:.2f}")
         out.print(t)
-        from pipeline.money import currency_of, fmt_money
+        from pipeline.read.money import currency_of, fmt_money
 
         cur = currency_of(ctx_of(ctx).settings)
         out.print(f"equity {fmt_money(r['equity'], cur, unit=True)}  drawdown {r['drawdown']:.2%}"
@@ -127,7 +127,7 @@ def execute(
     deterministic client order id, then is sent to the broker and its outcome recorded. SELLs
     always pass; BUYs are blocked by /stop or a reconcile mismatch. Safe to rerun or to run
     after a crash: an order is looked up by its id before it is sent, never sent twice."""
-    from pipeline.execute import describe
+    from pipeline.stages.execute import describe
 
     def render(r: dict) -> None:
         out.print(f"execute: {describe(r)}")
@@ -135,7 +135,7 @@ def execute(
             out.print(f"  {cid}: {status}")
 
     def act(db, s, a):
-        from pipeline.execute import (
+        from pipeline.stages.execute import (
             needs_live_confirmation,
             record_live_confirmation,
             run_execute_stage,
@@ -175,7 +175,7 @@ def sync_fills(
 
     Each new fill queues a Telegram fill alert. launchd runs it after the opening auction and during the
     session (KRX 09:05, 11:00, 15:35; Bybit after execute); a rerun records nothing twice."""
-    from pipeline.sync import run_fill_sync
+    from pipeline.stages.sync import run_fill_sync
 
     def render(r: dict) -> None:
         out.print(f"sync: {r['new_fills']} new fill(s), {r['orders_updated']} order(s) updated")
@@ -195,7 +195,7 @@ def report(
     From the database: equity, day and total P&L, drawdown, positions
     with P&L, the day's fills, signals approved and rejected with reasons, the risk state, and
     an equity chart (PNG)."""
-    from pipeline.report import run_report, to_text
+    from pipeline.stages.report import run_report, to_text
 
     def render(r: dict) -> None:
         out.print(to_text(r), highlight=False, markup=False)
@@ -203,7 +203,7 @@ def report(
             out.print(f"chart: {r['chart']}", markup=False)
         if send:
             out.print("queued for Telegram" if r.get("queued") else "already queued for Telegram")
-            from pipeline.status import telegram_setup
+            from pipeline.read.status import telegram_setup
 
             why = telegram_setup(ctx_of(ctx).settings)
             if why:  # queued, but nothing will deliver it
@@ -224,7 +224,7 @@ def reconcile(
     The broker's open orders, fills and positions against the database: record the
     fills the database missed, close orders the broker no longer has, and block new BUYs (with
     an alert) while a difference remains that cannot be explained."""
-    from pipeline.reconcile import run_reconcile
+    from pipeline.stages.reconcile import run_reconcile
 
     def render(r: dict) -> None:
         d = r["diff"]
@@ -276,7 +276,7 @@ def replay(
 
     from cli.cmd_collect import check_date
     from cli.common import EXIT_USAGE, fail, is_quiet, progress_line
-    from pipeline.replay import ReplayRefused, refuse_done_dates, replay_dates, run_replay
+    from pipeline.stages.replay import ReplayRefused, refuse_done_dates, replay_dates, run_replay
 
     start, end = check_date(start, "--start"), check_date(end, "--end")
     check_range(start, end)
@@ -286,7 +286,7 @@ def replay(
         s, db = app_ctx.settings, app_ctx.db
         source_dates = None
         if source == "csv" and path:
-            from pipeline.csv_bars import read_dates
+            from pipeline.feeds.csv_bars import read_dates
 
             source_dates = read_dates(path)
         dates = replay_dates(db, days, start, end, source_dates, settings=s)
@@ -309,7 +309,7 @@ def replay(
         if as_json:
             emit_json(r)
             return
-        from pipeline.money import currency_of, fmt_money
+        from pipeline.read.money import currency_of, fmt_money
 
         cur = currency_of(s)
         t = Table(title=f"Replay {r['first']} → {r['last']} ({r['days']} days, {r['fills']} fills)")

@@ -20,7 +20,9 @@ def status(
     The config in use, market, mode, profile, database, stored bars, the trading switch and
     what blocks BUYs, equity, open orders, the Telegram listener and outbox, and each stage's
     last run (what Telegram's /status shows)."""
-    from pipeline.service import status as build_status  # + switches, metrics, orders, listener
+    from pipeline.read.service import (
+        status as build_status,  # + switches, metrics, orders, listener
+    )
 
     app_ctx = ctx_of(ctx)
 
@@ -35,8 +37,8 @@ def status(
 
 
 def render(d: dict) -> None:
-    from pipeline.money import fmt_money
-    from pipeline.status import fmt_duration
+    from pipeline.read.money import fmt_money
+    from pipeline.read.status import fmt_duration
 
     cur = d.get("currency")
     t = Table(show_header=False, box=None, pad_edge=False)
@@ -103,7 +105,7 @@ def positions_cmd(
 
     Quantity, average and last price, P&L, days held, stop and trailing levels (what
     Telegram's /positions shows)."""
-    from pipeline import service
+    from pipeline.read import service
 
     c = ctx_of(ctx)
 
@@ -114,7 +116,7 @@ def positions_cmd(
             return
         from rich import box
 
-        from pipeline.money import currency_of, fmt_money, fmt_price, fmt_qty
+        from pipeline.read.money import currency_of, fmt_money, fmt_price, fmt_qty
 
         cur = currency_of(c.settings)
         # No vertical rules and one exit column (a position has a stop until its trailing
@@ -144,7 +146,7 @@ def analysis_cmd(
 
     Signals by rule, approval rate and rejections by
     reason, win rate and average return by entry rule, exposure by sector, trend-filter share."""
-    from pipeline import service
+    from pipeline.read import service
 
     c = ctx_of(ctx)
 
@@ -180,7 +182,7 @@ def analysis_cmd(
                       "–" if st["win_rate"] is None else f"{st['win_rate'] * 100:.0f}%",
                       _pct(st["avg_return"]))
         out.print(t)
-        from pipeline.money import currency_of, fmt_money
+        from pipeline.read.money import currency_of, fmt_money
 
         cur = currency_of(c.settings)
         t = Table(title=f"Exposure by sector ({cur})")

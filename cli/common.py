@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 
 from pipeline.config import ConfigError, Settings, load
-from pipeline.stage import StageBusy
+from pipeline.schedule.stage import StageBusy
 from pipeline.workspace import (
     DB,
     BrokerError,
@@ -170,8 +170,8 @@ def check_date_text(value: str, today: str | None = None) -> str:
 def _market_today(ctx: typer.Context) -> str | None:
     """The market's current date, when the config can be read (a bad config is reported by
     the command itself, with its own message)."""
-    from pipeline import calendar as cal
-    from pipeline.windows_gate import now
+    from pipeline.schedule import calendar as cal
+    from pipeline.schedule.gate import now
 
     app_ctx = ctx.find_root().obj
     if not isinstance(app_ctx, AppContext):

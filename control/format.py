@@ -9,8 +9,8 @@ import logging
 from typing import Any
 
 from pipeline import alerts
-from pipeline import report as report_mod
-from pipeline.money import fmt_money, fmt_price, fmt_qty, report_currency
+from pipeline.read.money import fmt_money, fmt_price, fmt_qty, report_currency
+from pipeline.stages import report as report_mod
 
 log = logging.getLogger("qtx.telegram")
 
@@ -191,7 +191,7 @@ _HEALTH_ICON = {"ok": "✅", "warn": "⚠️", "fail": "❌", "skip": "➖"}
 
 
 def health(d: dict) -> str:
-    """``pipeline.doctor``'s report: problems first, each with what to do; the passing checks
+    """``pipeline.read.doctor``'s report: problems first, each with what to do; the passing checks
     on one line, so the answer stays short on a phone."""
     n = d["counts"]
     head = ("✅ <b>qtx health: all good</b>" if d["ok"] else
@@ -259,7 +259,7 @@ def message_html(row: dict) -> str:
 
 
 def daily_report(r: dict) -> str:
-    """``pipeline.report.build``'s report; the lines are the plain-text ones, escaped."""
+    """``pipeline.stages.report.build``'s report; the lines are the plain-text ones, escaped."""
     if r.get("empty"):
         return f"<b>qtx daily report</b>\n{e(r['reason'])}"
     cur = report_currency(r)

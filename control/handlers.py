@@ -3,7 +3,7 @@
 The gate (group -1) refuses strangers silently (an ``events`` row, and one operator alert per
 stranger per day through the outbox, at most ``STRANGER_ALERTS_PER_DAY`` a day), skips updates
 that cannot be read or are not commands (edited, forwarded), and drops commands that waited
-too long, e.g. a ``/start`` queued on Telegram's side while the listener was down. Handlers answer from ``pipeline.service``,
+too long, e.g. a ``/start`` queued on Telegram's side while the listener was down. Handlers answer from ``pipeline.read.service``,
 the same layer as ``qtx status`` and ``qtx positions``.
 """
 
@@ -35,8 +35,9 @@ from control.outbox_sender import plan, retry_seconds, split_html
 from db import DB
 from db import events as events_db
 from db import outbox as outbox_db
-from pipeline import alerts, service
+from pipeline import alerts
 from pipeline.config import Settings
+from pipeline.read import service
 
 log = logging.getLogger("qtx.telegram")
 
@@ -205,13 +206,13 @@ async def cmd_analysis(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 
 
 async def cmd_report(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Today's daily report (``pipeline.report``, chart included) built now; if that fails,
+    """Today's daily report (``pipeline.stages.report``, chart included) built now; if that fails,
     the last one the report stage queued; if there is none, a status summary."""
     st = state_of(context)
     chat = update.effective_chat.id
     msg = None
     try:
-        from pipeline import report as report_mod
+        from pipeline.stages import report as report_mod
 
         r = report_mod.run_report(st.db, st.settings, send=False)
         photo = Path(r["chart"]).read_bytes() if r.get("chart") else None
@@ -234,7 +235,7 @@ async def cmd_report(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
 async def cmd_health(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """``qtx doctor`` from the phone.  It makes network calls (broker, getMe), so it runs in a
     thread with its own database connection while the listener keeps answering."""
-    from pipeline.doctor import diagnose
+    from pipeline.read.doctor import diagnose
 
     st = state_of(context)
     report = await asyncio.to_thread(diagnose, st.settings.config_path)

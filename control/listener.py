@@ -26,8 +26,8 @@ from control import handlers
 from control.outbox_sender import OutboxSender
 from db import DB, open_db
 from db import telegram as telegram_db
-from pipeline import monitor
 from pipeline.config import ConfigError, Settings, read_secret
+from pipeline.schedule import monitor
 
 log = logging.getLogger("qtx.telegram")
 

@@ -1,7 +1,7 @@
 """``qtx mcp``: a Model Context Protocol server on stdio, for the operator's AI assistant.
 
-The tools answer from the same service layer as Telegram and the terminal (``pipeline.service``,
-``pipeline.report``, ``pipeline.doctor``) and return JSON (``structured_content``).  They read;
+The tools answer from the same service layer as Telegram and the terminal (``pipeline.read.service``,
+``pipeline.stages.report``, ``pipeline.read.doctor``) and return JSON (``structured_content``).  They read;
 none places, amends or cancels an order, runs a stage, or returns a secret.  Two control tools,
 ``pause_buys`` and ``resume_buys``, exist only when the config says ``mcp.allow_control: true``,
 and act exactly like Telegram's ``/stop`` and ``/start`` (``service.set_trading``, recorded as
@@ -24,8 +24,8 @@ from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from db import open_db
-from pipeline import service
 from pipeline.config import Settings
+from pipeline.read import service
 
 READ = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 CONTROL = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True,
@@ -107,7 +107,7 @@ def build(settings: Settings) -> MCPServer:
     def latest_report(asof: AsOf = None) -> dict[str, Any]:
         """The daily report of the newest (or given) date with metrics: equity, P&L, drawdown,
         risk state, positions, fills and decisions with their reasons."""
-        from pipeline import report
+        from pipeline.stages import report
 
         with database() as db:
             return _plain(report.build(db, s, _iso(asof)))
@@ -141,7 +141,7 @@ def build(settings: Settings) -> MCPServer:
         """qtx doctor: config, clock, secrets (names only), broker and keys (read-only calls),
         Telegram, launchd, database, disk, stage runs and lateness, data freshness; each check
         with what to do. ``ok`` is false when any check failed."""
-        from pipeline.doctor import diagnose
+        from pipeline.read.doctor import diagnose
 
         return _plain(diagnose(s.config_path).to_dict())
 

@@ -1,4 +1,4 @@
-"""Queries the schedule needs: what each stage last did successfully (see pipeline/catchup.py)."""
+"""Queries the schedule needs: what each stage last did successfully (see pipeline/schedule/catchup.py)."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@
 * Bybit times are UTC, daily.
 
 Pure: the clock and zone are arguments; the timetable itself is the market's
-(``pipeline.timetable``), read from there.
+(``pipeline.schedule.timetable``), read from there.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pipeline.timetable import JOBS, MARKET_ZONES, WEEKDAYS, Job, jobs_for
+from pipeline.schedule.timetable import JOBS, MARKET_ZONES, WEEKDAYS, Job, jobs_for
 
 __all__ = ["JOBS", "MARKET_ZONES", "WEEKDAYS", "Job", "calendar_entries", "jobs_for", "zone", "zone_warnings"]
 

@@ -9,7 +9,7 @@ old reader still finds the words).  Types:
 - ``alert``: ``{"level", "title", "message"}``, a risk trigger, an error, a stage incident, a
   refused stranger (``level`` is an ``events`` level: info, warning, risk, error, security);
 - ``fill``: ``{"side", "symbol", "qty", "price", "fee", "reason", "date"}`` (``fill``);
-- ``report``: the daily report of ``pipeline.report.build``; its chart travels as the photo.
+- ``report``: the daily report of ``pipeline.stages.report.build``; its chart travels as the photo.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def fill(db: DB, f: dict, reason: str | None) -> int | None:
 
 
 def report(db: DB, r: dict, photo: bytes | None = None) -> int | None:
-    """The daily report (``pipeline.report.build``), once per report date."""
+    """The daily report (``pipeline.stages.report.build``), once per report date."""
     return send(db, "report", {"type": "report", "data": r}, photo=photo,
                 dedup_key=f"report:{r['date']}" if r.get("date") else None)
 
@@ -86,7 +86,7 @@ def to_text(payload: dict) -> str:
         return (f"{FILL_ICON} {d['side']} {d['symbol']} {d['qty']:g} @ {d['price']:,.6g} "
                 f"(fee {d['fee']:,.4g}) — {d['reason']} [{d['date']}]")
     if t == "report":
-        from pipeline.report import to_text as report_text
+        from pipeline.stages.report import to_text as report_text
 
         return report_text(d)
     raise ValueError(f"outbox payload: unknown type {t!r}")

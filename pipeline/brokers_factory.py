@@ -22,7 +22,7 @@ def _secret(name: str) -> str | None:
 def _clock() -> float:
     """The adapters' clock: the wall clock, or ``$QTX_NOW`` (the same injected clock the stage
     windows are judged by), so a simulated day is one day for the venue too."""
-    from pipeline.windows_gate import now
+    from pipeline.schedule.gate import now
 
     return now().timestamp()
 
@@ -32,7 +32,7 @@ def make_broker(settings: Settings, db: DB) -> Execution:
     live mode trades through the market's real broker (Bybit, or Kiwoom for KRX)."""
     if settings.mode == "paper":
         from brokers.paper import PaperBroker
-        from pipeline.calendar import sessions
+        from pipeline.schedule.calendar import sessions
 
         return PaperBroker(PaperStore(db), settings.capital, costs_of(settings),
                            currency="KRW" if settings.market == "krx" else settings.bybit.quote_coin,

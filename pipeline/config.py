@@ -112,7 +112,7 @@ class Telegram(_Strict):
     @field_validator("watch_stages")
     @classmethod
     def _stages(cls, v: list[str] | None) -> list[str] | None:
-        from pipeline.calendar import STAGES
+        from pipeline.schedule.calendar import STAGES
 
         bad = [x for x in v or [] if x not in STAGES]
         if bad:
@@ -179,7 +179,7 @@ class Calendar(_Strict):
     late_open: dict[str, str] = Field(default_factory=dict)
 
     # Checked here, at load, so a typo stops every command instead of the first stage that
-    # reads the calendar (pipeline.calendar parses the same values again).
+    # reads the calendar (pipeline.schedule.calendar parses the same values again).
     @field_validator("extra_holidays", mode="before")
     @classmethod
     def _holidays(cls, v: Any) -> Any:

@@ -16,8 +16,8 @@ from pydantic_core import PydanticUndefined
 
 from db import events
 from db.core import open_db
-from pipeline import sample_market
 from pipeline.config import DEFAULT_CONFIG_NAME, Settings, from_dict, load
+from pipeline.feeds import sample_market
 
 # key path -> one-line comment
 COMMENTS: dict[str, str] = {

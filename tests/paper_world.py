@@ -11,11 +11,11 @@ from pathlib import Path
 import yaml
 
 from db import open_db, trading
-from pipeline import sample_market
-from pipeline.collect import collect_csv
 from pipeline.config import load
-from pipeline.execute import run_execute
-from pipeline.signal import run_signal
+from pipeline.feeds import sample_market
+from pipeline.stages.collect import collect_csv
+from pipeline.stages.execute import run_execute
+from pipeline.stages.signal import run_signal
 
 
 def write_market_csv(frames: dict, sectors: dict, folder: Path) -> Path:

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from pipeline import backtest as bt
+from pipeline.stages import backtest as bt
 
 
 class _Boom(RuntimeError):

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from db import open_db
-from pipeline.backtest import load_market
 from pipeline.engine import simulate
+from pipeline.stages.backtest import load_market
 from risk.params import RiskParams
 from sennot import create
 from sennot.costs import Costs

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from pipeline import backtest as bt
-from pipeline import sample_market
+from pipeline.feeds import sample_market
+from pipeline.stages import backtest as bt
 
 
 def test_rejections_and_approvals_are_the_verdicts_counted(qtx_db, qtx_settings):

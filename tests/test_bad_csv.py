@@ -145,8 +145,8 @@ def test_a_limit_move_itself_is_no_corporate_action(ws, run_cli):
 
 
 def test_a_flagged_symbol_is_out_of_the_buy_universe_until_a_clean_review(tmp_path):
-    from pipeline import corporate_actions as ca
     from pipeline.engine import UniverseFilter
+    from pipeline.feeds import corporate_actions as ca
 
     class S:
         class universe:
@@ -177,7 +177,7 @@ def _db(ws):
 
 
 def test_a_universe_symbol_without_bars_is_said_with_its_likely_code():
-    from pipeline.signal import unmatched_universe
+    from pipeline.stages.signal import unmatched_universe
 
     got = unmatched_universe(["5930", "000660", "NOPE"], ["000660", "005930"], "krx")
     assert got == [{"symbol": "5930", "did_you_mean": "005930"}, {"symbol": "NOPE", "did_you_mean": None}]
@@ -203,7 +203,7 @@ def test_a_stage_asked_after_the_newest_bar_says_which_date_it_used(tmp_path, ru
     last = json.loads(out)["data"]["last_date"]
     from datetime import date
 
-    from pipeline.calendar import next_trading_day
+    from pipeline.schedule.calendar import next_trading_day
 
     later = next_trading_day("krx", date.fromisoformat(last)).isoformat()  # a session with no bar yet
     for stage in ("signal", "report"):

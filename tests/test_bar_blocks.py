@@ -18,9 +18,9 @@ from db import bars as bars_db
 from db import market as market_db
 from db.core import connect
 from db.schema import MIGRATIONS, migrate
-from pipeline.backtest import load_market, load_recent_market
-from pipeline.collect import collect
 from pipeline.config import from_dict
+from pipeline.stages.backtest import load_market, load_recent_market
+from pipeline.stages.collect import collect
 
 
 def rows_of(db, symbol=None) -> dict[str, np.ndarray]:

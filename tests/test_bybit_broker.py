@@ -197,7 +197,7 @@ def test_orders_are_logged_with_request_and_response_but_never_keys(ex, broker, 
 # --------------------------------------------------------------------------- unknown outcomes
 
 # The adapter sends once and reports any doubt; execute's one policy resolves it (these go
-# through pipeline.execute.submit with the real adapter).
+# through pipeline.stages.execute.submit with the real adapter).
 
 def _intent(qtx_db, req):
     from db import trading
@@ -209,7 +209,7 @@ def _intent(qtx_db, req):
 
 
 def _submit(qtx_db, broker, req):
-    from pipeline.execute import submit
+    from pipeline.stages.execute import submit
 
     return submit(qtx_db, broker, _intent(qtx_db, req), sleep=lambda s: None)
 

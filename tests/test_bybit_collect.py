@@ -9,9 +9,9 @@ import pytest
 from brokers.bybit import BybitBroker
 from db import bars as bars_db
 from db.core import open_db
-from pipeline.collect import FEEDS, collect
-from pipeline.collect_bybit import collect_bybit
 from pipeline.config import from_dict
+from pipeline.feeds.bybit import collect_bybit
+from pipeline.stages.collect import FEEDS, collect
 from tests.fakes.bybit_v5 import FakeBybitV5
 
 TODAY = datetime.now(UTC).date()

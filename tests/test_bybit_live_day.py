@@ -14,8 +14,8 @@ from db.core import open_db
 from pipeline.config import from_dict
 from tests.fakes.bybit_v5 import FakeBybitV5
 
-execute = pytest.importorskip("pipeline.execute", reason="the lead's execute stage is not importable")
-reconcile = pytest.importorskip("pipeline.reconcile", reason="the lead's reconcile stage is not importable")
+execute = pytest.importorskip("pipeline.stages.execute", reason="the lead's execute stage is not importable")
+reconcile = pytest.importorskip("pipeline.stages.reconcile", reason="the lead's reconcile stage is not importable")
 
 TODAY = datetime.now(UTC).date()
 
@@ -92,12 +92,12 @@ def test_reconcile_finds_a_fill_the_database_missed(ex, live):
 def test_full_day_in_live_mode(ex, live, caplog):
     import logging
 
-    from pipeline.collect import collect
-    from pipeline.report import run_report
-    from pipeline.signal import run_signal
+    from pipeline.stages.collect import collect
+    from pipeline.stages.report import run_report
+    from pipeline.stages.signal import run_signal
 
     s, db = live
-    import pipeline.collect_bybit  # noqa: F401  (registers the bybit feed)
+    import pipeline.feeds.bybit  # noqa: F401  (registers the bybit feed)
 
     col = collect(db, s)
     assert col["bars_new"] == 2 * 300 and col["errors"] == {}

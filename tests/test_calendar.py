@@ -7,9 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from pipeline import calendar as cal
-from pipeline import catchup
 from pipeline.config import from_dict
+from pipeline.schedule import calendar as cal
+from pipeline.schedule import catchup
 
 KST = ZoneInfo("Asia/Seoul")
 
@@ -249,7 +249,7 @@ def test_must_reconcile_first_reads_the_runs_table(qtx_db):
 
 
 def test_the_gate_refuses_a_date_already_done_only_for_scheduled_runs(qtx_db, qtx_settings):
-    from pipeline.windows_gate import gate
+    from pipeline.schedule.gate import gate
 
     # A scheduled collect ran Wednesday 23 Sep at 15:46 without --asof.
     _add_run(qtx_db, "collect", kst(2026, 9, 23, 15, 46))
@@ -261,7 +261,7 @@ def test_the_gate_refuses_a_date_already_done_only_for_scheduled_runs(qtx_db, qt
     assert gate(qtx_db, qtx_settings, "collect", None, at=holiday, once=False).ok
     # Nothing done yet for the Wednesday: the one catch-up passes the window check (and then,
     # with no bars stored, refuses to decide on stale data).
-    from pipeline.windows_gate import StaleData
+    from pipeline.schedule.gate import StaleData
 
     with pytest.raises(StaleData):
         gate(qtx_db, qtx_settings, "signal", None, at=holiday, once=True)
@@ -295,7 +295,7 @@ def test_run_catchup_runs_missed_stages_in_order_and_queues_the_gap(qtx_db, qtx_
 
 
 def test_a_fill_sync_runs_at_each_of_its_slots_under_launchd(qtx_db, qtx_settings):
-    from pipeline.windows_gate import gate
+    from pipeline.schedule.gate import gate
 
     # The 09:05 sync ran; the 11:00 one (same market date) must act too, and so must reconcile.
     _add_run(qtx_db, "sync", kst(2026, 9, 23, 9, 5))

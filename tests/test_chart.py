@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline import chart
+from pipeline.read import chart
 
 
 def test_buy_and_hold_is_equal_weight_from_the_first_date():

@@ -10,8 +10,8 @@ import pytest
 
 from db import bars as bars_db
 from db import events as events_db
-from pipeline.collect import collect_csv
-from pipeline.csv_bars import SKIP_REASONS, CsvFormatError, parse_text
+from pipeline.feeds.csv_bars import SKIP_REASONS, CsvFormatError, parse_text
+from pipeline.stages.collect import collect_csv
 
 GOOD = "date,open,high,low,close,volume\n2024-01-02,100,110,90,105,1000\n2024-01-03,105,112,101,110,1500\n"
 
@@ -286,7 +286,7 @@ def test_krx_curated_folder_with_sectors(tmp_path, shared_data, qtx_db, qtx_sett
 
 
 def test_failure_mid_import_leaves_no_partial_batch(tmp_path, qtx_db, qtx_settings, monkeypatch):
-    import pipeline.collect as collect_mod
+    import pipeline.stages.collect as collect_mod
 
     src = tmp_path / "csv"
     _write(src, "A.csv", GOOD)

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.calendar import sessions
 from pipeline.config import from_dict
-from pipeline.csv_bars import MarketDays, bar_files, judge, read_text
+from pipeline.feeds.csv_bars import MarketDays, bar_files, judge, read_text
+from pipeline.schedule.calendar import sessions
 from tests.test_collect_csv import CRAFTED, GOOD
 
 DAYS = MarketDays(sessions(from_dict({})).is_session, "2024-06-28")
@@ -25,7 +25,7 @@ def _same(text: str, asof: str | None = None, days: MarketDays | None = DAYS, *,
     assert (a.rows_read, a.headerless, a.skipped, a.flagged, a.after_asof, a.examples) == \
            (b.rows_read, b.headerless, b.skipped, b.flagged, b.after_asof, b.examples)
     if plain is not None:
-        from pipeline import csv_bars
+        from pipeline.feeds import csv_bars
 
         header = None if fast.headerless else csv_bars.sniff_header(text.split("\n", 1)[0], "X.csv")[1]
         assert (csv_bars._read_plain(text, "X.csv", "X", fast.headerless, header) is not None) == plain

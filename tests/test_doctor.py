@@ -20,8 +20,8 @@ from db import open_db
 from db import runs as runs_db
 from db import telegram as telegram_db
 from db.bars import insert_bars
-from pipeline import doctor
-from pipeline.doctor import FAIL, OK, SKIP, WARN, Check, ClockReading, Probes, diagnose
+from pipeline.read import doctor
+from pipeline.read.doctor import FAIL, OK, SKIP, WARN, Check, ClockReading, Probes, diagnose
 from tests.fakes.bybit_v5 import FakeBybitV5
 from tests.fakes.kiwoom_rest import FakeKiwoomRest
 from tests.telegram_helpers import CHAT, TOKEN

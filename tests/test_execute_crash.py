@@ -9,9 +9,9 @@ import pytest
 from brokers.base import UnknownOutcome
 from brokers.paper import PaperBroker
 from db import trading
-from pipeline.execute import run_execute
-from pipeline.reconcile import run_reconcile
-from pipeline.stage import lock_path, stage_lock
+from pipeline.schedule.stage import lock_path, stage_lock
+from pipeline.stages.execute import run_execute
+from pipeline.stages.reconcile import run_reconcile
 from tests.paper_world import make_world, trade_rows
 
 FAULTS = ["execute:after_vet", "execute:before_lookup", "execute:before_place", "execute:after_place",
@@ -24,7 +24,7 @@ def _world_with_pending(tmp_path):
     world = make_world(tmp_path, n_symbols=16)
     db = world.db()
     window = world.dates[-60:]
-    from pipeline.collect import collect_csv
+    from pipeline.stages.collect import collect_csv
 
     collect_csv(db, world.settings, world.csv_dir, asof=world.dates[world.dates.index(window[0]) - 1])
     for d in window:
@@ -69,7 +69,7 @@ def test_kill_while_recording_fills_then_rerun(tmp_path, qtx_bin):
     world, db, d = _world_with_pending(tmp_path)
     run_execute(db, world.settings, d)
     nxt = world.dates[world.dates.index(d) + 1]
-    from pipeline.collect import collect_csv
+    from pipeline.stages.collect import collect_csv
 
     collect_csv(db, world.settings, world.csv_dir, asof=nxt)
     killed = world.qtx(qtx_bin, "signal", "--asof", nxt, env={"QTX_FAULT": "sync:after_fill"}, check=False)

@@ -19,9 +19,9 @@ from brokers.krx import price_band, round_to_tick, sell_tax_rate, settlement_dat
 from db import trading
 from db.broker_store import BrokerStore
 from pipeline.config import from_dict
-from pipeline.execute import submit
-from pipeline.reconcile import run_reconcile
-from pipeline.sync import sync
+from pipeline.stages.execute import submit
+from pipeline.stages.reconcile import run_reconcile
+from pipeline.stages.sync import sync
 from tests.fakes.kiwoom_rest import FakeKiwoomRest
 
 SYM, ETF, OTHER = "005930", "069500", "000660"
@@ -300,7 +300,7 @@ def test_cumulative_executions_are_recorded_once_as_increments(kw, qtx_db):
 
 
 def test_a_charge_that_differs_from_the_config_is_reported_once(qtx_db):
-    from pipeline.sync import run_fill_sync
+    from pipeline.stages.sync import run_fill_sync
 
     live = from_dict({"market": "krx", "mode": "live", "risk": {"max_order_notional": 10_000_000},
                       "costs": {"commission": 0.00015}})

@@ -10,21 +10,21 @@ from datetime import date
 
 import pytest
 
-from pipeline import calendar as cal
-from pipeline import krx_holiday_table as table
-from pipeline import krx_holidays
+from pipeline.schedule import calendar as cal
+from pipeline.schedule import krx_holiday_table as table
+from pipeline.schedule import krx_holidays
 
 
 def test_the_table_is_what_the_installed_package_says():
     assert table.HOLIDAYS_VERSION == krx_holidays.installed_version(), \
-        "holidays was upgraded: regenerate the table with `python -m pipeline.krx_holidays`"
+        "holidays was upgraded: regenerate the table with `python -m pipeline.schedule.krx_holidays`"
     for year in range(krx_holidays.FIRST_YEAR, krx_holidays.LAST_YEAR + 1):
         assert krx_holidays.for_year(year) == krx_holidays.from_package(year), year
     assert krx_holidays.TABLE_FILE.read_text(encoding="utf-8") == krx_holidays.render()
 
 
 def test_a_stage_deciding_trading_days_does_not_load_the_package(repo_root):
-    code = ("import sys; from datetime import date; from pipeline import calendar as c; "
+    code = ("import sys; from datetime import date; from pipeline.schedule import calendar as c; "
             "days = [c.is_trading_day('krx', date(y, 1, 2)) for y in (2001, 2024, 2050)]; "
             "print(days, 'holidays' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=repo_root, capture_output=True, text=True,

@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from launchd import plists, schedule
-from pipeline import calendar as cal
 from pipeline.config import ConfigError, from_dict
 from pipeline.envfile import load_env_file, load_from_environment
+from pipeline.schedule import calendar as cal
 
 KST = ZoneInfo("Asia/Seoul")
 WINTER = date(2026, 11, 23)  # a Monday; New York on EST, London on GMT

@@ -19,9 +19,9 @@ ALLOWED = {
     "pipeline": {"sennot", "risk", "brokers", "db"},
     "control": {"pipeline", "db"},
     "cli": {"pipeline", "control", "launchd"},
-    "launchd": {"pipeline"},          # the market timetable (pipeline.timetable) only
+    "launchd": {"pipeline"},          # the market timetable (pipeline.schedule.timetable) only
 }
-LAUNCHD_MAY_USE = {"pipeline.timetable"}
+LAUNCHD_MAY_USE = {"pipeline.schedule.timetable"}
 
 
 def imports_of(path: Path) -> list[str]:

@@ -13,7 +13,7 @@ import sys
 from db import open_db
 from db import bars as bars_db
 from pipeline.config import from_dict
-import pipeline.status
+import pipeline.read.status
 s = from_dict({{"database": {str(tmp_path / 'q.sqlite')!r}}})
 db = open_db(s.db_path, market=s.market, mode=s.mode, create=True)
 print(bars_db.bar_stats(db)["bars"], sorted(m for m in ("numpy", "pandas") if m in sys.modules))

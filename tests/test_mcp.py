@@ -23,8 +23,8 @@ from control.mcp_server import CONTROL_TOOLS, READ_TOOLS  # noqa: E402
 from db import control as control_db  # noqa: E402
 from db import events as events_db  # noqa: E402
 from db import open_db  # noqa: E402
-from pipeline import service  # noqa: E402
 from pipeline.config import load  # noqa: E402
+from pipeline.read import service  # noqa: E402
 
 pytestmark = pytest.mark.timeout(240)
 QTX = str(Path(sys.executable).with_name("qtx"))

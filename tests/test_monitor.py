@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from db import runs as runs_db
-from pipeline import monitor
+from pipeline.schedule import monitor
 
 
 def _stamp(db, run_id: int, started: datetime) -> None:
@@ -80,7 +80,7 @@ def test_a_run_that_woke_after_its_window_does_not_satisfy_the_slot(qtx_db, qtx_
 def test_the_next_run_of_a_stage_reports_a_killed_predecessor_at_once(qtx_db, qtx_settings):
     """Found by the soak in CI: a report killed on Tuesday was marked failed by the last day's
     report, after the listener's last check; the run that finds a killed row now says so."""
-    from pipeline.stage import run_stage
+    from pipeline.schedule.stage import run_stage
 
     killed = runs_db.start_run(qtx_db, "report", None, 99)
     with run_stage(qtx_db, qtx_settings, "report", None):

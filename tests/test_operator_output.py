@@ -7,7 +7,7 @@ import pytest
 
 from cli.cmd_stages import repaired_words
 from pipeline.config import from_dict
-from pipeline.status import telegram_setup
+from pipeline.read.status import telegram_setup
 
 
 def test_reconcile_repairs_are_words():

@@ -13,8 +13,8 @@ from brokers.bybit import BybitBroker
 from brokers.paper import PaperBroker
 from db import trading
 from db.paper import PaperStore
-from pipeline.execute import run_execute, submit
-from pipeline.reconcile import run_reconcile
+from pipeline.stages.execute import run_execute, submit
+from pipeline.stages.reconcile import run_reconcile
 from risk.params import costs_of
 from tests.fakes.bybit_v5 import FakeBybitV5
 from tests.test_execute_crash import _world_with_pending

@@ -11,7 +11,7 @@ from db import open_db
 from db.bars import insert_bars
 from db.paper import PaperStore
 from pipeline.brokers_factory import make_broker
-from pipeline.sync import after_collect
+from pipeline.stages.sync import after_collect
 from sennot.costs import Costs
 
 # KRX: Thursday 2026-02-12 and Friday 02-13 are sessions; Saturday 02-14 and the Korean New
@@ -112,7 +112,7 @@ def test_replaying_dates_already_processed_is_refused(tmp_path, run_cli):
     """A replay of days the account has moved past would place back-dated orders: refused with
     exit 2 and a message naming the last processed date; nothing is written.  Later days go on."""
     from db import trading
-    from pipeline.replay import ReplayRefused, run_replay
+    from pipeline.stages.replay import ReplayRefused, run_replay
     from tests.paper_world import make_world
 
     world = make_world(tmp_path, n_symbols=10)
@@ -143,8 +143,8 @@ def test_replaying_dates_already_processed_is_refused(tmp_path, run_cli):
 
 
 def test_a_weekend_or_holiday_row_is_not_a_decision_date(qtx_db, qtx_settings):
-    from pipeline.replay import replay_dates
-    from pipeline.signal import decision_date
+    from pipeline.stages.replay import replay_dates
+    from pipeline.stages.signal import decision_date
 
     for sym, px in (("AAA", 100), ("BBB", 50)):
         insert_bars(qtx_db, sym, [_bar(THU, px), _bar(FRI, px)])

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from db import trading
-from pipeline import backtest as bt
-from pipeline.collect import collect_csv
+from pipeline.stages import backtest as bt
+from pipeline.stages.collect import collect_csv
 from tests.paper_world import make_world, trade_rows
 
 

@@ -11,8 +11,8 @@ from brokers.base import OrderRequest
 from db import control as control_db
 from db import trading
 from pipeline.brokers_factory import make_broker
-from pipeline.execute import run_execute
-from pipeline.reconcile import diff, run_reconcile
+from pipeline.stages.execute import run_execute
+from pipeline.stages.reconcile import diff, run_reconcile
 from tests.paper_world import make_world
 
 
@@ -21,7 +21,7 @@ def traded(tmp_path):
     """A paper world driven until orders are open at the venue after ``execute``."""
     world = make_world(tmp_path, n_symbols=16)
     db = world.db()
-    from pipeline.collect import collect_csv
+    from pipeline.stages.collect import collect_csv
 
     window = world.dates[-40:]
     collect_csv(db, world.settings, world.csv_dir, asof=world.dates[world.dates.index(window[0]) - 1])
@@ -54,7 +54,7 @@ def test_pure_diff_lists_each_kind_of_difference():
 def test_reconcile_records_a_fill_the_database_missed(traded):
     world, db, d = traded
     nxt = world.dates[world.dates.index(d) + 1]
-    from pipeline.collect import collect_csv
+    from pipeline.stages.collect import collect_csv
 
     collect_csv(db, world.settings, world.csv_dir, asof=nxt)
     broker = make_broker(world.settings, db)

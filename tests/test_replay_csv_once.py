@@ -8,8 +8,8 @@ from collections import Counter
 import pytest
 
 from db import trading
-from pipeline import csv_bars
-from pipeline.replay import run_replay
+from pipeline.feeds import csv_bars
+from pipeline.stages.replay import run_replay
 from tests.paper_world import make_world, trade_rows
 
 

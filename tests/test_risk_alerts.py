@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from db import trading
-from pipeline.execute import run_execute
+from pipeline.stages.execute import run_execute
 from tests.paper_world import make_world
 
 
 def _pending_buys(tmp_path, **config):
     """A paper world stopped after ``signal`` on the first day with pending BUY signals."""
-    from pipeline.collect import collect_csv
+    from pipeline.stages.collect import collect_csv
 
     world = make_world(tmp_path, n_symbols=16, **config)
     db = world.db()

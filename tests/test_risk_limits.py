@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from db import trading
-from pipeline.execute import run_execute
+from pipeline.stages.execute import run_execute
 from risk.limits import final_buy_reason
 from tests.test_execute_crash import _world_with_pending
 

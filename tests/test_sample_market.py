@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline import sample_market as sm
+from pipeline.feeds import sample_market as sm
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +110,7 @@ def test_bars_follow_the_krx_calendar(market):
     moves on the days the real one does."""
     from datetime import date
 
-    from pipeline.calendar import closure_reason, trading_days
+    from pipeline.schedule.calendar import closure_reason, trading_days
 
     dates = market["SYN001"]["date"].tolist()
     assert "2023-12-25" not in dates and "2024-12-25" not in dates and "2024-02-09" not in dates

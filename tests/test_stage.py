@@ -13,14 +13,14 @@ import pytest
 
 from db import events as events_db
 from db import runs as runs_db
-from pipeline.stage import StageBusy, lock_path, run_stage
+from pipeline.schedule.stage import StageBusy, lock_path, run_stage
 
 HOLDER = r"""
 import sys, time
 from pathlib import Path
 from db import open_db
 from pipeline.config import load
-from pipeline.stage import run_stage
+from pipeline.schedule.stage import run_stage
 s = load(sys.argv[1])
 db = open_db(s.db_path, market=s.market, mode=s.mode)
 with run_stage(db, s, sys.argv[2], None) as run:

@@ -19,7 +19,7 @@ def pending(tmp_path):
     for seed in (7, 8, 9, 10, 11):
         world = make_world(tmp_path / str(seed), n_symbols=16, seed=seed, end="2026-11-23")
         db = world.db()
-        from pipeline.collect import collect_csv
+        from pipeline.stages.collect import collect_csv
 
         collect_csv(db, world.settings, world.csv_dir, asof="2026-11-16")
         for d in world.dates[-6:]:

@@ -9,7 +9,7 @@ from datetime import date, datetime
 import pytest
 
 from db import runs as runs_db
-from pipeline import calendar as cal
+from pipeline.schedule import calendar as cal
 from tests.paper_world import make_world
 
 # Tuesday 2026-11-24, after the KRX close: the signal window for that day is open.

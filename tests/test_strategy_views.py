@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from db import open_db
-from pipeline import service
+from pipeline.read import service
 from tests.telegram_helpers import make_config, settings_for
 from tests.test_telegram_views import _seed
 

@@ -14,7 +14,7 @@ from control.outbox_sender import OutboxSender
 from db import outbox as outbox_db
 from db.core import now_iso
 from pipeline import alerts
-from pipeline import report as report_mod
+from pipeline.stages import report as report_mod
 
 NASTY = "<script>A&B</b>"
 REPO = Path(__file__).resolve().parent.parent

@@ -9,9 +9,9 @@ import pytest
 
 from db import control as control_db
 from db import readside, trading
-from pipeline.collect import collect_csv
-from pipeline.execute import run_execute
-from pipeline.signal import run_signal
+from pipeline.stages.collect import collect_csv
+from pipeline.stages.execute import run_execute
+from pipeline.stages.signal import run_signal
 from tests.fakes.telegram_bot_api import FakeBotAPI
 from tests.paper_world import make_world
 from tests.telegram_helpers import CHAT, TOKEN, TOKEN_ENV, running_listener

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from control import auth
 from control import format as fmt
 from control.outbox_sender import plan, split_html, u16
-from pipeline import monitor
+from pipeline.schedule import monitor
 
 # -- splitting ----------------------------------------------------------------------------------
 

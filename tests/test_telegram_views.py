@@ -1,4 +1,4 @@
-"""The read side both the CLI and Telegram show: positions, analysis, status (pipeline.service)."""
+"""The read side both the CLI and Telegram show: positions, analysis, status (pipeline.read.service)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 from db import control as control_db
 from db import open_db
 from db.core import now_iso
-from pipeline import service
+from pipeline.read import service
 from tests.telegram_helpers import make_config, settings_for
 
 QTX = str(Path(sys.executable).with_name("qtx"))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.money import currency_of, fmt_money, fmt_price, fmt_qty
+from pipeline.read.money import currency_of, fmt_money, fmt_price, fmt_qty
 
 QTX = [sys.executable, "-m", "cli.main"]
 CUT_NUMBER = re.compile(r"\d…|…\d|[,.]…")

@@ -23,8 +23,8 @@ from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from pipeline import calendar as cal
-from pipeline import catchup
+from pipeline.schedule import calendar as cal
+from pipeline.schedule import catchup
 
 GRACE = timedelta(minutes=30)
 

@@ -46,8 +46,8 @@ from pathlib import Path
 import yaml
 
 from launchd.schedule import JOBS, calendar_entries
-from pipeline import calendar as cal
-from pipeline import catchup
+from pipeline.schedule import calendar as cal
+from pipeline.schedule import catchup
 from tests.fakes.kiwoom_rest import ROUTES, FakeKiwoomRest
 from tests.fakes.telegram_bot_api import FakeBotAPI
 from tests.soak import market as market_mod
@@ -372,7 +372,7 @@ class Soak:
         self.set_clock(self.now)
         # The operator's one-time setup: the database, created on the simulated clock, and the
         # first live run confirmed (launchd jobs never pass --yes).
-        code = ("import sys; from db import open_db; from pipeline.execute import record_live_confirmation;"
+        code = ("import sys; from db import open_db; from pipeline.stages.execute import record_live_confirmation;"
                 f"db = open_db({str(self.world.db_path)!r}, market='krx', mode='live', create=True,"
                 f" capital={CAPITAL}); record_live_confirmation(db); db.close()")
         subprocess.run([sys.executable, "-c", code], env=self.env(), check=True, cwd=REPO)

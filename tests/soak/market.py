@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from pipeline import calendar as cal
+from pipeline.schedule import calendar as cal
 
 SHARED_KRX = Path(__file__).resolve().parents[3] / "shared" / "data" / "krx"
 N_SYMBOLS = 16
@@ -61,7 +61,7 @@ def _real(n: int) -> Market | None:
 
 
 def _synthetic(n: int) -> Market:
-    from pipeline import sample_market
+    from pipeline.feeds import sample_market
 
     raw = sample_market.generate(seed=7, n_symbols=n, n_days=520, start="2023-06-01")
     bars = {}

@@ -18,8 +18,8 @@ import os
 import sys
 
 # What the stages import lazily (a child would import them again on every job).
-PRELOAD = ("pipeline.collect", "pipeline.signal", "pipeline.execute", "pipeline.sync",
-           "pipeline.report", "pipeline.reconcile", "pipeline.catchup", "brokers.kiwoom",
+PRELOAD = ("pipeline.stages.collect", "pipeline.stages.signal", "pipeline.stages.execute", "pipeline.stages.sync",
+           "pipeline.stages.report", "pipeline.stages.reconcile", "pipeline.schedule.catchup", "brokers.kiwoom",
            "pipeline.brokers_factory", "matplotlib.pyplot", "control.listener")
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from db import DB, readside, trading
 from db import bars as bars_db
-from pipeline.backtest import strategy_of
 from pipeline.config import Settings
 from pipeline.engine import held_on
+from pipeline.stages.backtest import strategy_of
 from sennot.strategy import Strategy
 from sennot.types import SymbolBars
 

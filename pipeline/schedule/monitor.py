@@ -4,8 +4,8 @@ per new incident.  The Telegram listener only schedules ``check_stages``; ``qtx 
 the soak simulation read the same answers.
 
 - ``failed``: a stage's latest run ended in failure. One incident per failed run.
-- ``late``: a stage's latest scheduled slot (``pipeline.timetable`` on the market's trading
-  days, see ``pipeline.catchup.last_expected_slot``) passed more than ``grace`` ago and no
+- ``late``: a stage's latest scheduled slot (``pipeline.schedule.timetable`` on the market's trading
+  days, see ``pipeline.schedule.catchup.last_expected_slot``) passed more than ``grace`` ago and no
   successful run started since. One incident per missed slot; slots from before ``baseline``
   (when the database was created) are not expected.
 
@@ -91,8 +91,8 @@ def incidents(runs: Iterable[dict], slots: Mapping[str, datetime | None], grace:
 def expected_slots(settings, now: datetime) -> dict[str, datetime | None]:
     """Each watched stage's latest scheduled time at or before ``now`` (the timetable on the
     market's trading days); ``telegram.watch_stages`` narrows the list."""
-    from pipeline.catchup import last_expected_slot
-    from pipeline.timetable import scheduled_stages
+    from pipeline.schedule.catchup import last_expected_slot
+    from pipeline.schedule.timetable import scheduled_stages
 
     stages = scheduled_stages(settings.market)
     watch = settings.telegram.watch_stages

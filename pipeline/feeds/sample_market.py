@@ -58,7 +58,7 @@ def krx_dates(start: str, n_days: int) -> np.ndarray:
     exchange's holidays (Christmas, Seollal, Chuseok, ...), as a real KRX feed has them."""
     from datetime import date
 
-    from pipeline.calendar import trading_days
+    from pipeline.schedule.calendar import trading_days
 
     span = pd.bdate_range(start=start, periods=n_days)
     days = trading_days("krx", date.fromisoformat(span[0].strftime("%Y-%m-%d")), span[-1].date())

@@ -15,10 +15,10 @@ from typing import IO
 from db import DB
 from db import market as market_db
 from pipeline.config import Settings
-from pipeline.corporate_actions import universe_filter
 from pipeline.engine import SimResult, simulate
+from pipeline.feeds.corporate_actions import universe_filter
 from pipeline.market import InstrumentRules, Market, from_columns
-from pipeline.metrics import summary
+from pipeline.read.metrics import summary
 from risk.params import from_settings
 from sennot import create
 
@@ -116,7 +116,7 @@ def write_equity(res: SimResult, path: str | Path) -> None:
 
 def write_chart(dates: list[str], equity: list[float], drawdown: list[float], path: str | Path,
                 title: str = "qtx equity", **kw) -> None:
-    """Equity and drawdown as a PNG (headless): ``pipeline.chart.write_chart``."""
-    from pipeline.chart import write_chart as draw
+    """Equity and drawdown as a PNG (headless): ``pipeline.read.chart.write_chart``."""
+    from pipeline.read.chart import write_chart as draw
 
     draw(dates, equity, drawdown, path, title=title, **kw)

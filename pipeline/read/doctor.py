@@ -78,7 +78,7 @@ class Report:
 
 
 def _default_now() -> datetime:
-    from pipeline.windows_gate import now
+    from pipeline.schedule.gate import now
 
     return now()
 
@@ -290,7 +290,7 @@ def misplaced_stages(market: str, installed: Mapping[str, Mapping[str, Any]], lo
     """Stages whose installed plist does not fire at the timetable's market times in the Mac's
     zone ``local``: the schedule was computed for another zone (or the zone changed since).
     A daylight-saving zone gets twin entries; one of them matching is enough."""
-    from pipeline.timetable import MARKET_ZONES, jobs_for
+    from pipeline.schedule.timetable import MARKET_ZONES, jobs_for
 
     mzone = ZoneInfo(MARKET_ZONES[market])
     bad = []
@@ -309,7 +309,7 @@ def judge_time_zone(market: str, local: tzinfo | None, on: date,
                     installed: Mapping[str, Mapping[str, Any]]) -> Check:
     """The Mac's zone, and whether the installed plists' times were computed for it
     (``installed``: label -> plist of the jobs found)."""
-    from pipeline.timetable import MARKET_ZONES
+    from pipeline.schedule.timetable import MARKET_ZONES
 
     if local is None:
         return Check("time zone", WARN, "cannot tell the Mac's time zone",
@@ -467,7 +467,7 @@ def judge_telegram(has_token: bool, chats: list[int], token_name: str,
 
 def judge_listener(hb: Mapping[str, Any] | None, now: datetime, grace: timedelta,
                    label: str) -> Check:
-    from pipeline.monitor import parse_ts
+    from pipeline.schedule.monitor import parse_ts
 
     fix = f"start it: sudo launchctl kickstart -k system/{label} (or run qtx telegram)"
     if not hb:
@@ -495,7 +495,7 @@ class Installed:
 def expected_labels(market: str, mode: str) -> list[str]:
     """The documented labels ``com.qtx.<market>.<mode>.<job>``: each scheduled stage, the
     Telegram listener and the boot-time catch-up."""
-    from pipeline.timetable import scheduled_stages
+    from pipeline.schedule.timetable import scheduled_stages
 
     return [f"com.qtx.{market}.{mode}.{n}" for n in [*scheduled_stages(market), "telegram", "catchup"]]
 
@@ -594,7 +594,7 @@ def judge_disk(path: Path, free: int) -> Check:
 # -- stages and data -------------------------------------------------------------------------------
 def judge_stages(stages: list[str], runs: list[dict], found: list[Any], logs: Path) -> list[Check]:
     """One check per stage: its last run and outcome, failed if the listener's monitor
-    (``pipeline.monitor.incidents``: ``found``) says it failed or is late.
+    (``pipeline.schedule.monitor.incidents``: ``found``) says it failed or is late.
     ``runs``: ``db.readside.runs_summary`` rows."""
     by_stage = {r["stage"]: r for r in runs}
     out = []
@@ -622,7 +622,7 @@ def judge_stages(stages: list[str], runs: list[dict], found: list[Any], logs: Pa
 
 
 def judge_freshness(fresh: Any) -> Check:
-    """``pipeline.calendar.freshness``, the same judgement a clock-driven ``signal`` makes."""
+    """``pipeline.schedule.calendar.freshness``, the same judgement a clock-driven ``signal`` makes."""
     if fresh.ok:
         return Check("data", OK, fresh.reason)
     return Check("data", FAIL, fresh.reason,
@@ -730,9 +730,9 @@ def _database_checks(s: Settings, db: Any, pr: Probes, installed: Mapping[str, I
     from db import market as market_db
     from db import readside
     from db import telegram as telegram_db
-    from pipeline import calendar as cal
-    from pipeline.monitor import expected_slots, incidents, parse_ts
-    from pipeline.timetable import scheduled_stages
+    from pipeline.schedule import calendar as cal
+    from pipeline.schedule.monitor import expected_slots, incidents, parse_ts
+    from pipeline.schedule.timetable import scheduled_stages
 
     now = pr.now()
     grace = timedelta(minutes=s.telegram.heartbeat_grace_minutes)

@@ -13,10 +13,10 @@ from datetime import date, timedelta
 
 from db import DB, readside
 from db import bars as bars_db
-from pipeline.backtest import load_recent_market, strategy_of
 from pipeline.config import Settings
 from pipeline.engine import UniverseFilter
-from pipeline.positions_view import positions as positions_view
+from pipeline.read.positions_view import positions as positions_view
+from pipeline.stages.backtest import load_recent_market, strategy_of
 from sennot.numeric import same_qty
 from sennot.strategy import Strategy
 

@@ -13,7 +13,7 @@ from typing import Any
 from brokers.bybit import BybitBroker
 from db import bars as bars_db
 from db.core import DB
-from pipeline.feed import HISTORY_DAYS, Progress, collect_feed
+from pipeline.feeds.loop import HISTORY_DAYS, Progress, collect_feed
 
 
 def universe(db: DB, settings: Any, broker: BybitBroker) -> list[str]:

@@ -2,7 +2,7 @@
 
 ``collect(db, settings, source=...)`` dispatches on the source: ``csv`` reads a directory of
 ``<SYMBOL>.csv`` files; a market's own feed (Bybit, Kiwoom; ``FEEDS``, run by the one loop in
-``pipeline.feed``) is the default when no source is given.  Every source stores nothing dated
+``pipeline.feeds.loop``) is the default when no source is given.  Every source stores nothing dated
 after ``asof``.
 """
 
@@ -20,10 +20,9 @@ import numpy as np
 from db import bars as bars_db
 from db import events
 from db.core import DB
-from pipeline import corporate_actions
-from pipeline.collect_bybit import collect_bybit
-from pipeline.collect_kiwoom import collect_kiwoom
-from pipeline.csv_bars import (
+from pipeline.feeds import corporate_actions
+from pipeline.feeds.bybit import collect_bybit
+from pipeline.feeds.csv_bars import (
     FLAG_REASONS,
     REQUIRED,
     SECTORS_FILE,
@@ -39,7 +38,8 @@ from pipeline.csv_bars import (
     symbol_of,
     symbol_problem,
 )
-from pipeline.feed import Progress
+from pipeline.feeds.kiwoom import collect_kiwoom
+from pipeline.feeds.loop import Progress
 from sennot.numeric import v_eq
 
 log = logging.getLogger(__name__)
@@ -133,8 +133,8 @@ def collect_csv(db: DB, settings: Any, path: str | Path, asof: str | None = None
         raise CsvFormatError(sectors_path, f"not a readable CSV ({e})") from None
 
     # Rows the market's calendar rules out: closed days, and days after its current date.
-    from pipeline.calendar import market_date, sessions
-    from pipeline.windows_gate import now
+    from pipeline.schedule.calendar import market_date, sessions
+    from pipeline.schedule.gate import now
 
     is_session, today = sessions(settings).is_session, market_date(settings.market, now()).isoformat()
     days = folder.days(is_session, today) if folder is not None else MarketDays(is_session, today)

@@ -27,9 +27,9 @@ def _age_seconds(ts: str | None, now: datetime | None = None) -> float | None:
 
 
 def _base_status(db: DB, settings: Settings) -> dict:
-    """The foundation's ``pipeline.status`` dict, when that module is present."""
+    """The foundation's ``pipeline.read.status`` dict, when that module is present."""
     try:
-        from pipeline import status as status_mod
+        from pipeline.read import status as status_mod
     except ImportError:
         return {}
     try:
@@ -83,16 +83,16 @@ def status(db: DB, settings: Settings) -> dict:
 
 
 def positions(db: DB, settings: Settings, asof: str | None = None) -> list[dict]:
-    from pipeline import positions_view  # the engine and the bars: not for status
-    from pipeline.money import currency_of
+    from pipeline.read import positions_view  # the engine and the bars: not for status
+    from pipeline.read.money import currency_of
 
     cur = currency_of(settings)  # each row says its money's currency, for every renderer
     return [dict(row, currency=cur) for row in positions_view.positions(db, settings, asof=asof)]
 
 
 def analysis(db: DB, settings: Settings, days: int = 30, asof: str | None = None) -> dict:
-    from pipeline import analysis as analysis_mod  # the backtest machinery: not for status
-    from pipeline.money import currency_of
+    from pipeline.read import analysis as analysis_mod  # the backtest machinery: not for status
+    from pipeline.read.money import currency_of
 
     return dict(analysis_mod.analysis(db, settings, days=days, asof=asof), currency=currency_of(settings))
 

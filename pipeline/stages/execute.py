@@ -33,12 +33,12 @@ from db import DB, now_iso, trading
 from db import control as control_db
 from db import events as events_db
 from pipeline import alerts
-from pipeline.backtest import load_recent_market
 from pipeline.brokers_factory import make_broker
 from pipeline.config import Settings
 from pipeline.engine import valuation_close
 from pipeline.faults import checkpoint
-from pipeline.sync import apply_order_state, sync
+from pipeline.stages.backtest import load_recent_market
+from pipeline.stages.sync import apply_order_state, sync
 from risk import guard
 from risk.limits import final_buy_reason
 from risk.params import from_settings
@@ -258,8 +258,8 @@ def run_execute_stage(db: DB, settings: Settings, asof: str, *, replay: bool) ->
         raise LiveNotConfirmed(f"first live run of {db.path}: confirm on a terminal or pass --yes")
     if replay:
         return run_execute(db, settings, asof)
-    from pipeline.calendar import previous_trading_day
-    from pipeline.catchup import must_reconcile_first
+    from pipeline.schedule.calendar import previous_trading_day
+    from pipeline.schedule.catchup import must_reconcile_first
 
     fresh = previous_trading_day(settings.market, datetime.fromisoformat(asof).date(), settings).isoformat()
     return run_execute(db, settings, asof, reconcile_first=must_reconcile_first(db, conf=settings),
@@ -275,7 +275,7 @@ def run_execute(db: DB, settings: Settings, asof: str | None = None, broker=None
     summary: dict = {"status": "ok"}
     if reconcile_first:
         # First run after downtime: make the record agree with the broker before trading.
-        from pipeline.reconcile import run_reconcile
+        from pipeline.stages.reconcile import run_reconcile
 
         rec = run_reconcile(db, settings, asof, broker=broker)
         summary["reconciled_first"] = {"clean": rec["diff"]["clean"], "repaired": rec["repaired"]}

@@ -220,7 +220,7 @@ def sniff_header(first_line: str, path: str | Path) -> tuple[bool, list[str] | N
 @dataclass(frozen=True)
 class MarketDays:
     """What the market's calendar says about a row's date: ``is_session`` (a trading day, e.g.
-    ``pipeline.calendar.sessions(settings).is_session``) and ``today`` (the market's current
+    ``pipeline.schedule.calendar.sessions(settings).is_session``) and ``today`` (the market's current
     date, YYYY-MM-DD).  Either may be None: not checked."""
 
     is_session: Callable[[str], bool] | None = None

@@ -13,8 +13,8 @@ from typing import Any
 from db import bars as bars_db
 from db import runs as runs_db
 from db.core import DB, SCHEMA_VERSION
-from pipeline.calendar import STAGES, market_zone
-from pipeline.money import currency_of
+from pipeline.read.money import currency_of
+from pipeline.schedule.calendar import STAGES, market_zone
 
 
 def _parse_ts(ts: str | None) -> datetime | None:

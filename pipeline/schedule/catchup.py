@@ -5,7 +5,7 @@ while it was off.  After a power cut the ``catchup`` job (RunAtLoad) asks ``need
 runs those stages in order.  The rule "the first run after downtime reconciles before it trades"
 is ``must_reconcile_first``, which ``execute`` checks.
 
-Slots are the schedule's times (``pipeline.timetable.JOBS``, in the market's zone) on the market's
+Slots are the schedule's times (``pipeline.schedule.timetable.JOBS``, in the market's zone) on the market's
 trading days, shifted on late-open days.  Pure except ``must_reconcile_first`` (reads ``runs``).
 """
 
@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from pipeline import calendar as cal
-from pipeline.timetable import JOBS, Job
+from pipeline.schedule import calendar as cal
+from pipeline.schedule.timetable import JOBS, Job
 
 # launchd fires at the minute; a run that started a little before the slot (clock adjustments)
 # still counts for it.

@@ -14,14 +14,14 @@ from pathlib import Path
 from db import DB, trading
 from db import market as market_db
 from db.paper import PaperStore
-from pipeline.calendar import sessions
-from pipeline.collect import collect as run_collect
 from pipeline.config import Settings
-from pipeline.csv_bars import CsvFolder
-from pipeline.execute import run_execute
-from pipeline.signal import run_signal
-from pipeline.stage import run_stage
-from pipeline.sync import after_collect
+from pipeline.feeds.csv_bars import CsvFolder
+from pipeline.schedule.calendar import sessions
+from pipeline.schedule.stage import run_stage
+from pipeline.stages.collect import collect as run_collect
+from pipeline.stages.execute import run_execute
+from pipeline.stages.signal import run_signal
+from pipeline.stages.sync import after_collect
 
 
 def replay_dates(db: DB, days: int | None, start: str | None, end: str | None,

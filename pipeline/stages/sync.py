@@ -92,8 +92,8 @@ def after_collect(db: DB, settings, asof: str | None = None) -> dict:
     if settings.mode != "paper":
         return {}
     from pipeline.brokers_factory import make_broker
-    from pipeline.calendar import market_date
-    from pipeline.windows_gate import now
+    from pipeline.schedule.calendar import market_date
+    from pipeline.schedule.gate import now
 
     upto = asof or market_date(settings.market, now()).isoformat()
     return sync(db, make_broker(settings, db), upto=upto)

@@ -3,7 +3,7 @@
 ``diff`` is pure: it takes what the broker reports (orders, fills, positions) and what the
 database holds, and lists the differences.  Before it, orders whose create had an unknown
 outcome on a venue without client ids (Kiwoom) are found on the venue's own lists
-(``pipeline.sync.adopt_unknown``, over the pure ``match_unknown``; every sync does it too).
+(``pipeline.stages.sync.adopt_unknown``, over the pure ``match_unknown``; every sync does it too).
 ``run_reconcile`` then records the fills the database missed and brings order states up to date
 from what the venue says.  An order is never closed because the venue does not show it (venues
 show creates late): it is closed when the venue says it ended, and alerted once if it stays
@@ -23,7 +23,13 @@ from db import events as events_db
 from pipeline import alerts
 from pipeline.brokers_factory import make_broker
 from pipeline.config import Settings
-from pipeline.sync import adopt_unknown, advance_market, apply_fill, apply_order_state, venue_fills
+from pipeline.stages.sync import (
+    adopt_unknown,
+    advance_market,
+    apply_fill,
+    apply_order_state,
+    venue_fills,
+)
 from sennot.numeric import same_qty
 
 

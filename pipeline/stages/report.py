@@ -9,7 +9,7 @@ from db import DB, readside, trading
 from db import control as control_db
 from db import market as market_db
 from pipeline.config import Settings
-from pipeline.money import currency_of, fmt_money, fmt_price, fmt_qty, report_currency
+from pipeline.read.money import currency_of, fmt_money, fmt_price, fmt_qty, report_currency
 
 
 def build(db: DB, settings: Settings, asof: str | None = None) -> dict:
@@ -104,7 +104,7 @@ def chart(db: DB, settings: Settings, path: str | Path, asof: str | None = None)
     series = trading.metrics_series(db, asof)
     if not series:
         return None
-    from pipeline.chart import equity_chart
+    from pipeline.read.chart import equity_chart
 
     equity_chart(db, settings, [r["date"] for r in series], [r["equity"] for r in series],
                  [r["drawdown"] for r in series], path, title=f"qtx {settings.market} {settings.mode} equity"

@@ -13,10 +13,7 @@ from db import DB, trading
 from db import bars as bars_db
 from db import events as events_db
 from db import market as market_db
-from pipeline import corporate_actions
-from pipeline.backtest import load_recent_market, strategy_of
 from pipeline.brokers_factory import make_broker
-from pipeline.calendar import sessions
 from pipeline.config import Settings
 from pipeline.engine import (
     Held,
@@ -25,7 +22,10 @@ from pipeline.engine import (
     held_on,
     valuation_close,
 )
-from pipeline.sync import advance_market, sync
+from pipeline.feeds import corporate_actions
+from pipeline.schedule.calendar import sessions
+from pipeline.stages.backtest import load_recent_market, strategy_of
+from pipeline.stages.sync import advance_market, sync
 from risk.params import from_settings
 from risk.portfolio import assess
 from risk.portfolio import equity as portfolio_equity

@@ -1,7 +1,7 @@
 """Whether a stage may act now: the market window (and, under launchd, once per market date),
 or --asof for replays; and, for a stage that decides on the bars, whether they are fresh.
-The one gate (``gate``): the rules live in ``pipeline.calendar`` (pure) and what was already
-done in ``pipeline.catchup``.
+The one gate (``gate``): the rules live in ``pipeline.schedule.calendar`` (pure) and what was already
+done in ``pipeline.schedule.catchup``.
 
 ``$QTX_NOW`` (an ISO timestamp with its offset, e.g. ``2026-11-24T08:40:00+09:00``) makes the
 gate judge the window as if the wall clock said so: for dry checks of the schedule and tests.
@@ -14,9 +14,10 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from db import market as market_db
-from pipeline import alerts, catchup
-from pipeline import calendar as cal
+from pipeline import alerts
 from pipeline.config import ConfigError
+from pipeline.schedule import calendar as cal
+from pipeline.schedule import catchup
 
 # Stages that only read and summarise: an operator may run them by hand at any hour.
 READ_ONLY = ("report",)

@@ -14,7 +14,7 @@ from brokers.kiwoom import KiwoomBroker
 from db import bars as bars_db
 from db.core import DB
 from pipeline.config import ConfigError
-from pipeline.feed import HISTORY_DAYS, Progress, collect_feed
+from pipeline.feeds.loop import HISTORY_DAYS, Progress, collect_feed
 
 KST = timezone(timedelta(hours=9))
 

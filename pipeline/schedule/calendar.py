@@ -37,7 +37,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pipeline import krx_holidays
+from pipeline.schedule import krx_holidays
 
 KST = ZoneInfo("Asia/Seoul")
 STAGES = ("collect", "signal", "execute", "sync", "report", "reconcile")

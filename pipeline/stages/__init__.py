@@ -1,0 +1,1 @@
+"""One module per qtx stage: each is the function a CLI command runs."""
