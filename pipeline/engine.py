@@ -24,7 +24,7 @@ from risk.params import RiskParams
 from risk.portfolio import assess
 from risk.portfolio import equity as portfolio_equity
 from sennot.costs import Costs
-from sennot.numeric import on_lot_grid, v_ge
+from sennot.numeric import eq, on_lot_grid, v_ge
 from sennot.strategy import Strategy
 from sennot.types import EntryTable, PositionView, SymbolBars
 
@@ -240,10 +240,21 @@ def _simulate(market: Market, strategy: Strategy, rp: RiskParams, costs: Costs, 
         has = market.own[:, s] >= 0
         idx = market.own[has, s]
         buy_any[has, s] = tables[sym].buy[idx] & masks[sym][idx]
-    # ... and as lists of symbols, made once for every date rather than day by day.
+    # ... and as lists of symbols, made once for every date rather than day by day, with the
+    # entry's strength (a day with hundreds of candidates vets only its strongest: _vet_top).
     entry_syms: list[list[str]] = [[] for _ in dates]
-    for k, s in zip(*(a.tolist() for a in np.nonzero(buy_any)), strict=True):
+    entry_strength: list[list[float]] = [[] for _ in dates]
+    cols, rows = np.nonzero(buy_any.T)  # by symbol, then date: each symbol's entries in one slice
+    bounds = np.searchsorted(cols, np.arange(len(market.symbols) + 1)).tolist()
+    strengths = np.empty(rows.size)
+    for s, sym in enumerate(market.symbols):
+        a, b = bounds[s], bounds[s + 1]
+        strengths[a:b] = tables[sym].strength[market.own[rows[a:b], s]]
+    by_date = np.lexsort((cols, rows))  # then by date, symbols in order within a date
+    rows, cols, strengths = rows[by_date], cols[by_date], strengths[by_date]
+    for k, s, x in zip(rows.tolist(), cols.tolist(), strengths.tolist(), strict=True):
         entry_syms[k].append(market.symbols[s])
+        entry_strength[k].append(x)
     own = market.own
     col = market.col
     lots = {s: r.lot for s, r in market.rules.items()}
@@ -309,7 +320,9 @@ def _simulate(market: Market, strategy: Strategy, rp: RiskParams, costs: Costs, 
 
         # 4. entries and 5. the risk guard
         if entry_syms[k]:
-            flat_syms = [sym for sym in entry_syms[k] if sym not in held and sym not in open_sells]
+            flat = [(sym, x) for sym, x in zip(entry_syms[k], entry_strength[k], strict=True)
+                    if sym not in held and sym not in open_sells]
+            flat_syms = [sym for sym, _ in flat]
             if flat_syms:
                 holdings = [guard.Holding(s, h.qty, last_close[s], market.rule(s).sector) for s, h in held.items()]
                 sales = [guard.Sale(s.symbol, s.qty, s.close, s.full) for s in sells]
@@ -322,8 +335,14 @@ def _simulate(market: Market, strategy: Strategy, rp: RiskParams, costs: Costs, 
                     res.verdict_days.append((d, vet))
                     res.verdict_counts["daily_loss_block" if state.buy_blocked else "max_positions"] += len(flat_syms)
                 else:
-                    verdicts = vet()
-                    res.verdict_days.append((d, verdicts))
+                    top = _vet_top(vet, flat, rp.max_positions - held_after)
+                    if top is not None:  # the book filled among the strongest: the rest waits
+                        verdicts = top
+                        res.verdict_days.append((d, vet))
+                        res.verdict_counts["max_positions"] += len(flat_syms) - len(top)
+                    else:
+                        verdicts = vet()
+                        res.verdict_days.append((d, verdicts))
                     seq = 0
                     for v in verdicts:
                         res.verdict_counts[v.reason] += 1
@@ -347,8 +366,34 @@ def _simulate(market: Market, strategy: Strategy, rp: RiskParams, costs: Costs, 
 
 def _vet(market: Market, tables: dict[str, EntryTable], masks: dict[str, np.ndarray], k: int,
          flat_syms: list[str], holdings: list[guard.Holding], sales: list[guard.Sale], cash: float,
-         state, rp: RiskParams, costs: Costs) -> list[guard.Verdict]:
+         state, rp: RiskParams, costs: Costs, only: list[str] | None = None) -> list[guard.Verdict]:
     """The risk guard's verdicts on the entries of union date ``k`` (``flat_syms``: the symbols
-    with an entry, neither held nor selling)."""
-    return guard.vet(entry_candidates(market, tables, masks, k, set(), flat_syms), holdings, sales,
-                     cash, state, rp, costs)
+    with an entry, neither held nor selling; ``only``: just these of them)."""
+    return guard.vet(entry_candidates(market, tables, masks, k, set(), only if only is not None else flat_syms),
+                     holdings, sales, cash, state, rp, costs)
+
+
+# How many of a day's strongest candidates to vet first, for each free slot of the book.
+TOP_PER_SLOT = 3
+
+
+def _vet_top(vet: Callable[..., list[guard.Verdict]], flat: list[tuple[str, float]],
+             slots: int) -> list[guard.Verdict] | None:
+    """The verdicts of the day's strongest candidates when the book fills among them, else None.
+
+    guard.vet decides candidates in rank order (strength descending, then symbol), each against
+    those before it, and once the book is full it rejects every later one for max_positions:
+    so when the top ``TOP_PER_SLOT * slots`` approve ``slots``, their verdicts are the first of
+    the full list's and every other candidate is a max_positions rejection.  Strengths equal
+    within the tolerance but not exactly (where the guard's order needs the tolerant sort) and
+    short lists go to the full vet."""
+    want = TOP_PER_SLOT * slots + 2
+    if len(flat) <= want:
+        return None
+    if any(x != x for _, x in flat):  # an undefined strength: leave the ranking to the guard
+        return None
+    ranked = sorted(flat, key=lambda c: (-c[1], c[0]))
+    if any(a[1] != b[1] and eq(a[1], b[1]) for a, b in zip(ranked, ranked[1:])):
+        return None
+    top = vet(only=[sym for sym, _ in ranked[:want]])
+    return top if sum(1 for v in top if v.approved) == slots else None
