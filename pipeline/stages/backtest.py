@@ -55,7 +55,7 @@ def run(db: DB, settings: Settings, start: str | None = None, end: str | None = 
     res = simulate(market, strategy_of(settings), rp, costs, settings.capital, start, end,
                    universe_filter(db, settings), progress)
     per_year = 365.0 if settings.market == "bybit" else 252.0
-    # The verdicts as counted in the loop: a dict per verdict only to count them cost 10%.
+    # The verdicts as counted in the loop: a dict per verdict only to count them cost 0.07 s.
     stats = summary(res.trades, res.equity, res.capital, (), res.exits, per_year)
     if "rejections" in stats:
         stats["rejections"] = dict(sorted((k, v) for k, v in res.verdict_counts.items() if k != "approved"))
