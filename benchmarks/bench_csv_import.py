@@ -1,53 +1,45 @@
-"""CSV import: 100 symbols x 2000 bars of generated data into a fresh database, then again."""
+"""CSV import of 100 symbols x 2,000 generated days into a fresh database, then again (nothing
+new): CPU per bar inside one process (the 2,000 x 2,000 figure is in ``bench_scale``)."""
 
 from __future__ import annotations
 
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
+from benchmarks.common import Figure, write_market
 
 N_SYMBOLS, N_BARS = 100, 2000
 
 
-def write_files(directory: Path, n_symbols: int = N_SYMBOLS, n_bars: int = N_BARS, seed: int = 1) -> None:
-    rng = np.random.default_rng(seed)
-    dates = pd.bdate_range("2015-01-01", periods=n_bars).strftime("%Y-%m-%d")
-    for i in range(n_symbols):
-        close = np.round(10_000 * np.exp(np.cumsum(rng.normal(0.0003, 0.015, n_bars))))
-        open_ = np.round(close * (1 + rng.normal(0, 0.003, n_bars)))
-        high = np.maximum(open_, close) + np.round(close * 0.005)
-        low = np.minimum(open_, close) - np.round(close * 0.005)
-        vol = rng.integers(1_000, 1_000_000, n_bars)
-        pd.DataFrame({"date": dates, "open": open_, "high": high, "low": low, "close": close,
-                      "volume": vol}).to_csv(directory / f"B{i:04d}.csv", index=False)
+def write_files(directory: Path, n_symbols: int = N_SYMBOLS, n_bars: int = N_BARS, seed: int = 1) -> int:
+    return write_market(directory, n_symbols, n_bars, seed)
 
 
-def run() -> dict:
+def run() -> list[Figure]:
     from db import open_db
-    from pipeline.stages.collect import collect_csv
     from pipeline.config import from_dict
+    from pipeline.stages.collect import collect_csv
 
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "csv"
-        src.mkdir()
-        write_files(src)
+        bars = write_files(src)
         settings = from_dict({"database": str(Path(tmp) / "bench.sqlite")})
         db = open_db(settings.db_path, market="krx", mode="paper", create=True)
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         first = collect_csv(db, settings, src)
-        t1 = time.perf_counter()
+        t1 = time.process_time()
         second = collect_csv(db, settings, src)
-        t2 = time.perf_counter()
+        t2 = time.process_time()
         db.close()
-    bars = N_SYMBOLS * N_BARS
-    assert first["bars_new"] == bars and second["bars_new"] == 0, (first, second)
-    return {
-        "bars": bars,
-        "first_import_s": round(t1 - t0, 3),
-        "first_import_bars_per_s": int(bars / (t1 - t0)),
-        "reimport_s": round(t2 - t1, 3),
-        "reimport_bars_per_s": int(bars / (t2 - t1)),
-    }
+    assert first["rows_read"] == bars and second["bars_new"] == 0, (first, second)
+    return [Figure("CSV import, 100 x 2,000, first (in-process)", (t1 - t0) / bars * 1e6, "us", None, t1 - t0,
+                   "per bar"),
+            Figure("  again, nothing new (in-process)", (t2 - t1) / bars * 1e6, "us", None, t2 - t1, "per bar")]
+
+
+if __name__ == "__main__":
+    from benchmarks.run import main
+
+    sys.exit(main(["csv_import"]))
