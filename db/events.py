@@ -48,6 +48,17 @@ def count_since(db: DB, kind: str, since: str, key: str | None = None) -> int:
     )
 
 
+def latest_by(db: DB, kind: str, field: str) -> dict[Any, dict | None]:
+    """``value -> data`` of the newest event of ``kind`` for each value of ``data.<field>``: one
+    pass over the kind, for a caller that would otherwise ask ``last_matching`` value by value
+    (each such question reads every event of the kind)."""
+    out: dict[Any, dict | None] = {}
+    for value, data in db.conn.execute(
+            f"SELECT json_extract(data, '$.{field}'), data FROM events WHERE kind = ? ORDER BY id", (kind,)):
+        out[value] = json.loads(data) if data else None
+    return out
+
+
 def last_matching(db: DB, kind: str, field: str, value: Any) -> dict | None:
     """The newest event of ``kind`` whose ``data.<field>`` equals ``value`` (data decoded)."""
     row = db.one(

@@ -305,3 +305,19 @@ def test_failure_mid_import_leaves_no_partial_batch(tmp_path, qtx_db, qtx_settin
     assert qtx_db.scalar("SELECT COUNT(*) FROM bars") == 0
     monkeypatch.setattr(collect_mod, "parse_file", real)
     assert collect_csv(qtx_db, qtx_settings, src)["bars_new"] == 4
+
+
+def test_bad_rows_are_reported_once_per_file_until_they_change(tmp_path, qtx_db, qtx_settings):
+    src = tmp_path / "csv"
+    bad = GOOD + "2024-01-04,0,0,0,0,0\n"
+    _write(src, "AAA.csv", bad)
+    _write(src, "BBB.csv", bad)
+    for _ in range(2):
+        collect_csv(qtx_db, qtx_settings, src)
+    assert len(events_db.recent(qtx_db, kind="collect_bad_rows")) == 2
+    _write(src, "BBB.csv", bad + "2024-01-05,1,1,2,1,1\n")  # high below low: new skips for BBB
+    collect_csv(qtx_db, qtx_settings, src)
+    latest = events_db.latest_by(qtx_db, "collect_bad_rows", "file")
+    assert len(events_db.recent(qtx_db, kind="collect_bad_rows")) == 3
+    assert {k.rsplit("/", 1)[-1]: v["skipped"] for k, v in latest.items()} == {
+        "AAA.csv": {"price_not_positive": 1}, "BBB.csv": {"price_not_positive": 1, "high_below_low": 1}}

@@ -147,6 +147,8 @@ def collect_csv(db: DB, settings: Any, path: str | Path, asof: str | None = None
         "conflict_examples": [], "sectors": 0, "symbols": [],
     }
     skipped, flagged = Counter(), Counter()
+    # Each file's skips as last reported: one read of those events, not one per file.
+    reported = {f: (d or {}).get("skipped") for f, d in events.latest_by(db, "collect_bad_rows", "file").items()}
     batch = _Batches(db)
     try:
         with bars_db.bulk_writes(db):
@@ -157,7 +159,7 @@ def collect_csv(db: DB, settings: Any, path: str | Path, asof: str | None = None
                     parsed = parse_file(f, asof=asof, days=days)
                 batch.begin()
                 new, unchanged, conflicts = _store(db, parsed)
-                _record_problems(db, parsed, conflicts)
+                _record_problems(db, parsed, conflicts, reported)
                 # The move is judged on what the strategy will read: the file's bars, or where the
                 # file differs from them, the stored bars of its range (a conflict keeps those).
                 dates, closes = parsed.dates, parsed.values[3]
@@ -257,14 +259,11 @@ def _store(db: DB, parsed: ParsedBars) -> tuple[int, int, list[dict]]:
     return new, int((found & same).sum()), conflicts
 
 
-def _last_skipped(db: DB, path: str) -> dict | None:
-    ev = events.last_matching(db, "collect_bad_rows", "file", path)
-    return (ev["data"] or {}).get("skipped") if ev else None
-
-
-def _record_problems(db: DB, parsed: ParsedBars, conflicts: list[dict]) -> None:
+def _record_problems(db: DB, parsed: ParsedBars, conflicts: list[dict], reported: dict[str, dict]) -> None:
+    """``reported``: each file's skips as last recorded (``events.latest_by``), kept up to date."""
     # A file re-imported day after day (replays, --asof runs) reports the same bad rows once.
-    if parsed.skipped and _last_skipped(db, parsed.path) != dict(parsed.skipped):
+    if parsed.skipped and reported.get(parsed.path) != dict(parsed.skipped):
+        reported[parsed.path] = dict(parsed.skipped)
         events.record(
             db, "warning", "collect_bad_rows",
             f"{parsed.path}: skipped {parsed.skipped_total} row(s) that cannot be trading days "
