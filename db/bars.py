@@ -244,30 +244,30 @@ def decision_dates(db: DB, start: str | None = None, end: str | None = None) -> 
 
 
 def bar_stats(db: DB) -> dict[str, Any]:
-    """Counts for status: symbols, bars, first/last date, bars per source.  Read from the
-    block summaries (``bar_blocks``: one row per symbol and year), never a scan of every bar:
-    a stale or mixed-source block is counted from its own rows."""
-    per_symbol: Counter = Counter()
-    sources: Counter = Counter()
-    first = last = None
-    for symbol, year, stale, n, lo, hi, source in db.conn.execute(
-            "SELECT symbol, year, stale, n, first_date, last_date, source FROM bar_blocks"):
-        if stale or source is None:
-            rows = db.conn.execute(
+    """Counts for status: symbols, bars, first/last date, bars per source.  Summed in SQL from
+    the block summaries (``bar_blocks``: one row per symbol and year), never a scan of every
+    bar; a stale or mixed-source block (rare) is counted from its own rows."""
+    fresh = "stale = 0 AND source IS NOT NULL"
+    bars, first, last, n_symbols = db.conn.execute(
+        f"SELECT COALESCE(SUM(n), 0), MIN(first_date), MAX(last_date), COUNT(DISTINCT symbol) "
+        f"FROM bar_blocks WHERE {fresh}").fetchone()
+    sources: Counter = Counter(dict(db.conn.execute(
+        f"SELECT source, SUM(n) FROM bar_blocks WHERE {fresh} GROUP BY source")))
+    more: set[str] = set()  # symbols with bars only in the other blocks
+    for symbol, year in db.conn.execute(f"SELECT symbol, year FROM bar_blocks WHERE NOT ({fresh})").fetchall():
+        for src, count, lo, hi in db.conn.execute(
                 "SELECT source, COUNT(*), MIN(date), MAX(date) FROM bar_rows "
                 "WHERE symbol = ? AND date >= ? AND date <= ? GROUP BY source",
-                (symbol, f"{year:04d}-01-01", f"{year:04d}-12-31")).fetchall()
-        else:
-            rows = [(source, n, lo, hi)]
-        for src, count, lo_, hi_ in rows:
-            if not count:
-                continue
-            per_symbol[symbol] += count
+                (symbol, f"{year:04d}-01-01", f"{year:04d}-12-31")):
+            bars += count
             sources[src] += count
-            first = lo_ if first is None or lo_ < first else first
-            last = hi_ if last is None or hi_ > last else last
-    return {"symbols": sum(1 for v in per_symbol.values() if v), "bars": sum(per_symbol.values()),
-            "first_date": first, "last_date": last, "sources": dict(sorted(sources.items()))}
+            first = lo if first is None or lo < first else first
+            last = hi if last is None or hi > last else last
+            if not db.conn.execute(f"SELECT 1 FROM bar_blocks WHERE symbol = ? AND {fresh} LIMIT 1",
+                                   (symbol,)).fetchone():
+                more.add(symbol)
+    return {"symbols": n_symbols + len(more), "bars": bars, "first_date": first, "last_date": last,
+            "sources": dict(sorted(sources.items()))}
 
 
 def refresh_blocks(db: DB) -> int:
