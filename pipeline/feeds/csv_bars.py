@@ -145,7 +145,6 @@ class RawBars:
     code: np.ndarray        # int8
     first_data_line: int
     text: str = field(repr=False)  # for the bad rows' line numbers and text, when asked
-
     plain: bool = False     # read by the plain reader: no blank line, row i is on line first_data_line + i
 
     def line(self, i: int) -> tuple[int, str]:
