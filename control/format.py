@@ -8,7 +8,7 @@ import html
 import logging
 from typing import Any
 
-from pipeline import alerts
+from pipeline import alerts, styled
 from pipeline.read.money import fmt_money, fmt_price, fmt_qty, report_currency
 from pipeline.stages import report as report_mod
 
@@ -228,6 +228,20 @@ def ignored_notice(who) -> str:
 
 
 # -- the outbox's typed messages (pipeline.alerts) -----------------------------------------------
+_TAGS = {"strong": "b", "em": "i"}
+
+
+def to_html(lines: list[styled.Line]) -> str:
+    """Lines of ``pipeline.styled`` as Telegram HTML: every word escaped, each style its tag."""
+    def span(s: str | styled.Span) -> str:
+        if isinstance(s, str):
+            return e(s)
+        tag = _TAGS[s.style]
+        return f"<{tag}>{e(s.text)}</{tag}>"
+
+    return "\n".join("".join(span(s) for s in line) for line in lines)
+
+
 def render(payload: dict) -> str:
     """A typed message as Telegram HTML."""
     t, d = payload["type"], payload["data"]
@@ -259,28 +273,5 @@ def message_html(row: dict) -> str:
 
 
 def daily_report(r: dict) -> str:
-    """``pipeline.stages.report.build``'s report; the lines are the plain-text ones, escaped."""
-    if r.get("empty"):
-        return f"<b>qtx daily report</b>\n{e(r['reason'])}"
-    cur = report_currency(r)
-    lines = [
-        f"<b>qtx daily report</b> — {e(r['market'])} {e(r['mode'])} — {e(r['date'])}"
-        + (" — <i>synthetic sample data</i>" if "synthetic" in r.get("data_sources", []) else ""),
-        f"Equity <b>{e(fmt_money(r['equity'], cur, unit=True))}</b> (cash {e(fmt_money(r['cash'], cur))})",
-        f"Day P&amp;L {e(fmt_money(r['day_pnl'], cur, sign=True))} ({r['day_return']:+.2%}) · "
-        f"Total {e(fmt_money(r['total_pnl'], cur, sign=True))} ({r['total_return']:+.2%})",
-        f"Drawdown {r['drawdown']:.2%} · size x{r['risk']['size_multiplier']:g}"
-        + (" · <b>BUYs blocked (daily loss)</b>" if r["risk"]["buy_blocked"] else ""),
-    ]
-    if r["risk"]["control_blocks"]:
-        lines.append("Blocked: " + e("; ".join(r["risk"]["control_blocks"])))
-    lines.append(f"\n<b>Positions</b> ({len(r['positions'])})")
-    lines += [e(report_mod.position_line(p, cur)) for p in r["positions"]]
-    lines.append(f"\n<b>Fills</b> ({len(r['fills'])})")
-    lines += [e(report_mod.fill_line(f, cur)) for f in r["fills"]]
-    if "open_orders" in r:
-        lines.append(f"\n<b>Open orders</b> ({len(r['open_orders'])})")
-        lines += [e(report_mod.order_line(o)) for o in r["open_orders"]]
-    lines.append(f"\n<b>Signals</b> ({len(r['signals'])})")
-    lines += [e(report_mod.signal_line(s)) for s in r["signals"]]
-    return "\n".join(lines)
+    """``pipeline.stages.report.build``'s report as Telegram HTML."""
+    return to_html(report_mod.lines(r))

@@ -10,6 +10,7 @@ from db import control as control_db
 from db import market as market_db
 from pipeline.config import Settings
 from pipeline.read.money import currency_of, fmt_money, fmt_price, fmt_qty, report_currency
+from pipeline.styled import Line, em, plain, strong
 
 
 def build(db: DB, settings: Settings, asof: str | None = None) -> dict:
@@ -49,36 +50,42 @@ def build(db: DB, settings: Settings, asof: str | None = None) -> dict:
     }
 
 
-def to_text(r: dict) -> str:
-    """The report as plain text (the terminal's rendering; Telegram's is ``control.format``)."""
+def lines(r: dict) -> list[Line]:
+    """The report's content, line by line, once for every channel: the terminal prints it plain
+    (``to_text``), Telegram escapes and styles it (``control.format.daily_report``)."""
     if r.get("empty"):
-        return f"qtx daily report\n{r['reason']}"
+        return [[strong("qtx daily report")], [r["reason"]]]
     cur = report_currency(r)
-    lines = [
-        f"qtx daily report — {r['market']} {r['mode']} — {r['date']}"
-        + (" — synthetic sample data" if "synthetic" in r.get("data_sources", []) else ""),
-        f"Equity {fmt_money(r['equity'], cur, unit=True)} (cash {fmt_money(r['cash'], cur)})",
-        f"Day P&L {fmt_money(r['day_pnl'], cur, sign=True)} ({r['day_return']:+.2%}) · "
-        f"Total {fmt_money(r['total_pnl'], cur, sign=True)} ({r['total_return']:+.2%})",
-        f"Drawdown {r['drawdown']:.2%} · size x{r['risk']['size_multiplier']:g}"
-        + (" · BUYs blocked (daily loss)" if r["risk"]["buy_blocked"] else ""),
+    out: list[Line] = [
+        [strong("qtx daily report"), f" — {r['market']} {r['mode']} — {r['date']}"]
+        + ([" — ", em("synthetic sample data")] if "synthetic" in r.get("data_sources", []) else []),
+        ["Equity ", strong(fmt_money(r["equity"], cur, unit=True)), f" (cash {fmt_money(r['cash'], cur)})"],
+        [f"Day P&L {fmt_money(r['day_pnl'], cur, sign=True)} ({r['day_return']:+.2%}) · "
+         f"Total {fmt_money(r['total_pnl'], cur, sign=True)} ({r['total_return']:+.2%})"],
+        [f"Drawdown {r['drawdown']:.2%} · size x{r['risk']['size_multiplier']:g}"]
+        + ([" · ", strong("BUYs blocked (daily loss)")] if r["risk"]["buy_blocked"] else []),
     ]
     if r["risk"]["control_blocks"]:
-        lines.append("Blocked: " + "; ".join(r["risk"]["control_blocks"]))
-    lines.append(f"\nPositions ({len(r['positions'])})")
-    lines += [position_line(p, cur) for p in r["positions"]]
-    lines.append(f"\nFills ({len(r['fills'])})")
-    lines += [fill_line(f, cur) for f in r["fills"]]
+        out.append(["Blocked: " + "; ".join(r["risk"]["control_blocks"])])
+
+    def section(title: str, items: list[str]) -> None:
+        out.extend([[], [strong(title), f" ({len(items)})"]])
+        out.extend([item] for item in items)
+
+    section("Positions", [position_line(p, cur) for p in r["positions"]])
+    section("Fills", [fill_line(f, cur) for f in r["fills"]])
     if "open_orders" in r:  # a report queued by an older version has no such list
-        lines.append(f"\nOpen orders ({len(r['open_orders'])})")
-        lines += [order_line(o) for o in r["open_orders"]]
-    lines.append(f"\nSignals ({len(r['signals'])})")
-    lines += [signal_line(s) for s in r["signals"]]
-    return "\n".join(lines)
+        section("Open orders", [order_line(o) for o in r["open_orders"]])
+    section("Signals", [signal_line(s) for s in r["signals"]])
+    return out
 
 
-# One line per position, fill, order and signal: plain text, shared with the Telegram
-# rendering (which escapes it); short enough for 80 columns.
+def to_text(r: dict) -> str:
+    """The report as plain text (the terminal's rendering; Telegram's is ``control.format``)."""
+    return plain(lines(r))
+
+
+# One line per position, fill, order and signal: plain words, short enough for 80 columns.
 def position_line(p: dict, cur: str = "KRW") -> str:
     return (f"{p['symbol']} {fmt_qty(p['qty'])} @ {fmt_price(p['avg_price'], cur)} → "
             f"{fmt_price(p['last'], cur)} {fmt_money(p['pnl'], cur, sign=True)} "
@@ -129,4 +136,4 @@ def run_report(db: DB, settings: Settings, asof: str | None = None, send: bool =
     return r
 
 
-__all__ = ["build", "chart", "run_report", "to_text"]
+__all__ = ["build", "chart", "lines", "run_report", "to_text"]
