@@ -244,17 +244,7 @@ def to_html(lines: list[styled.Line]) -> str:
 
 def render(payload: dict) -> str:
     """A typed message as Telegram HTML."""
-    t, d = payload["type"], payload["data"]
-    if t == "text":
-        return e(d["text"])
-    if t == "alert":
-        return f"{alerts.ICONS.get(d['level'], '•')} <b>{e(d['title'])}</b>\n{e(d['message'])}"
-    if t == "fill":
-        return (f"{alerts.FILL_ICON} <b>{e(d['side'])}</b> {e(d['symbol'])} {d['qty']:g} @ {d['price']:,.6g} "
-                f"(fee {d['fee']:,.4g}) — {e(d['reason'])} [{e(d['date'])}]")
-    if t == "report":
-        return daily_report(d)
-    raise ValueError(f"unknown message type {t!r}")
+    return to_html(alerts.lines(payload))
 
 
 def message_html(row: dict) -> str:

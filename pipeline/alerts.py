@@ -1,9 +1,9 @@
 """Typed messages for the operator.  Stages call these; the Telegram listener delivers them.
 
 A stage never formats for a channel: it queues a payload ``{"type": ..., "data": {...}}`` in the
-outbox, and each channel renders it itself, Telegram as HTML (``control.format.render``), the
-terminal as plain text (``to_text`` here, also stored in the outbox's ``text`` column so an
-old reader still finds the words).  Types:
+outbox; ``lines`` here says what each type reads as, and each channel only styles those lines,
+Telegram as HTML (``control.format.render``), the terminal as plain text (``to_text`` here, also
+stored in the outbox's ``text`` column so an old reader still finds the words).  Types:
 
 - ``text``: ``{"text"}``, a plain sentence (``queue``);
 - ``alert``: ``{"level", "title", "message"}``, a risk trigger, an error, a stage incident, a
@@ -18,6 +18,7 @@ import json
 
 from db import DB, outbox
 from db import events as events_db
+from pipeline.styled import Line, plain, strong
 
 TYPES = ("text", "alert", "fill", "report")
 ICONS = {"info": "ℹ️", "warning": "⚠️", "risk": "⚠️", "error": "❌", "security": "🚫"}
@@ -75,21 +76,26 @@ def report(db: DB, r: dict, photo: bytes | None = None) -> int | None:
                 dedup_key=f"report:{r['date']}" if r.get("date") else None)
 
 
-def to_text(payload: dict) -> str:
-    """A payload as plain text (the terminal's rendering)."""
+def lines(payload: dict) -> list[Line]:
+    """A payload's content, line by line, once for every channel (``pipeline.styled``)."""
     t, d = payload["type"], payload["data"]
     if t == "text":
-        return d["text"]
+        return [[d["text"]]]
     if t == "alert":
-        return f"{ICONS.get(d['level'], '•')} {d['title']}\n{d['message']}"
+        return [[f"{ICONS.get(d['level'], '•')} ", strong(d["title"])], [d["message"]]]
     if t == "fill":
-        return (f"{FILL_ICON} {d['side']} {d['symbol']} {d['qty']:g} @ {d['price']:,.6g} "
-                f"(fee {d['fee']:,.4g}) — {d['reason']} [{d['date']}]")
+        return [[f"{FILL_ICON} ", strong(d["side"]),
+                 f" {d['symbol']} {d['qty']:g} @ {d['price']:,.6g} (fee {d['fee']:,.4g}) — {d['reason']} [{d['date']}]"]]
     if t == "report":
-        from pipeline.stages.report import to_text as report_text
+        from pipeline.stages.report import lines as report_lines
 
-        return report_text(d)
+        return report_lines(d)
     raise ValueError(f"outbox payload: unknown type {t!r}")
+
+
+def to_text(payload: dict) -> str:
+    """A payload as plain text (the terminal's rendering)."""
+    return plain(lines(payload))
 
 
 def parse(raw: str | None) -> dict | None:
