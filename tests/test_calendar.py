@@ -223,6 +223,20 @@ def test_bybit_catchup_order_and_stale_execute():
         "collect", "signal", "reconcile", "sync", "report"]
 
 
+def test_a_stage_that_fires_several_times_a_day_is_one_catchup_and_its_latest_slot_counts():
+    # KRX syncs at 09:05, 11:00 and 15:35: the 11:00 one is the latest due at noon.
+    assert catchup.last_expected_slot("krx", "sync", kst(2026, 11, 24, 12)) == kst(2026, 11, 24, 11)
+    last = {s: kst(2026, 11, 24, 8, 40) for s in ("reconcile", "execute")} | {"sync": kst(2026, 11, 24, 9, 5)}
+    assert catchup.needs_catchup(last, kst(2026, 11, 24, 12), "krx") == ["sync"]
+    assert catchup.needs_catchup({}, kst(2026, 11, 24, 10), "krx") == ["reconcile", "sync"]
+
+
+def test_the_execute_retry_is_not_a_slot_of_its_own():
+    # 08:45 fires execute again (acting only if 08:35 failed); lateness is still judged on 08:35.
+    assert catchup.slots_on("krx", "execute", date(2026, 11, 24)) == [kst(2026, 11, 24, 8, 35)]
+    assert catchup.last_expected_slot("krx", "execute", kst(2026, 11, 24, 8, 50)) == kst(2026, 11, 24, 8, 35)
+
+
 def test_downtime_gap():
     now = utc(2026, 11, 23, 12)
     assert catchup.downtime_gap("2026-11-23T11:50:00.000000Z", now) is None

@@ -186,3 +186,63 @@ def test_init_mode_live_writes_the_live_config_beside_the_paper_one(tmp_path, qt
     again = qtx("init", str(tmp_path), "--mode", "live", "--max-order-notional", "3000000")
     assert again.returncode == 2  # never replaced without --force
 
+
+
+def _fired_execute_times() -> list[str]:
+    from pipeline.schedule.timetable import jobs_for
+
+    return [f"{j.hour:02d}:{j.minute:02d}" for j in jobs_for("krx") if j.stage == "execute"]
+
+
+def _morning_after_signal(day) -> None:
+    from pipeline.stages.execute import record_live_confirmation
+
+    day.at(D, "16:00")
+    day.json("collect")
+    assert len(day.json("signal")["buys"]) == 2
+    db = day.db()
+    try:
+        record_live_confirmation(db)  # confirmed on a terminal once, before launchd runs it
+    finally:
+        db.close()
+    day.env["QTX_LAUNCHD"] = "1"  # from here on, runs are launchd's
+
+
+def test_kiwoom_down_at_0835_the_0845_retry_places_the_orders_once(day):
+    """The soak's finding: the broker failing at the 08:35 execute lost the day's orders.  The
+    timetable fires execute again at 08:45; it acts only because 08:35 did not succeed."""
+    assert _fired_execute_times() == ["08:35", "08:45"]
+    _morning_after_signal(day)
+    kw = day.kw
+    for api in ("kt00018", "kt00001", "ka10075", "ka10076", "kt10000"):
+        kw.fail_next(api, 503, n=10**6)
+    day.at(NEXT, "08:35")
+    down = day.run("execute", ok=False)
+    assert down.returncode == 1 and "Traceback" not in down.stderr
+    assert kw.orders_created.get(("005930", "buy"), 0) == 0
+    with kw.lock:
+        kw.faults.clear()  # Kiwoom is back
+
+    day.at(NEXT, "08:45")
+    retry = day.json("execute")
+    assert retry["buys_approved"] == 2 and set(retry["orders"].values()) == {"new"}
+    day.at(NEXT, "08:50")  # any later fire of the day (a DST twin) finds the date done
+    assert day.json("execute")["status"] == "skipped"
+    assert kw.orders_created[("005930", "buy")] == 1 and kw.orders_created[("000660", "buy")] == 1
+    db = day.db()
+    try:
+        outcomes = [r["outcome"] for r in db.query("SELECT outcome FROM runs WHERE stage = 'execute' ORDER BY id")]
+    finally:
+        db.close()
+    assert outcomes == ["failed", "ok", "skipped"]
+
+
+def test_after_a_good_0835_the_0845_retry_does_nothing(day):
+    _morning_after_signal(day)
+    day.at(NEXT, "08:35")
+    assert set(day.json("execute")["orders"].values()) == {"new"}
+    creates = len(day.kw.calls("kt10000"))
+    day.at(NEXT, "08:45")
+    again = day.json("execute")
+    assert again["status"] == "skipped" and "already done" in again["reason"]
+    assert len(day.kw.calls("kt10000")) == creates == 2

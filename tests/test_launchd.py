@@ -113,19 +113,21 @@ def entries_of(t, stage):
 
 def test_seoul_mac_gets_the_kst_times_monday_to_friday(tmp_path):
     t = target(tmp_path, zone="Asia/Seoul")
-    want = {"collect": (15, 45), "signal": (16, 0), "report": (16, 15),
-            "reconcile": (8, 20), "execute": (8, 35)}
-    for stage, (hh, mm) in want.items():
-        assert entries_of(t, stage) == [{"Weekday": wd, "Hour": hh, "Minute": mm} for wd in range(1, 6)]
+    want = {"collect": [(15, 45)], "signal": [(16, 0)], "report": [(16, 15)],
+            "reconcile": [(8, 20)], "execute": [(8, 35), (8, 45)]}  # 08:45: the retry
+    for stage, times in want.items():
+        assert entries_of(t, stage) == [{"Weekday": wd, "Hour": hh, "Minute": mm}
+                                        for hh, mm in times for wd in range(1, 6)]
     assert schedule.zone_warnings("krx", "Asia/Seoul", WINTER) == []
 
 
 def test_new_york_mac_shifts_weekdays_and_installs_both_dst_offsets(tmp_path):
     ex = entries_of(target(tmp_path, zone="America/New_York"), "execute")
     # KST Monday 08:35 is Sunday 18:35 EST (19:35 EDT): launchd weekdays Sun(0)..Thu(4).
-    assert [e for e in ex if e["Hour"] == 18] == [{"Weekday": wd, "Hour": 18, "Minute": 35} for wd in range(0, 5)]
-    assert [e for e in ex if e["Hour"] == 19] == [{"Weekday": wd, "Hour": 19, "Minute": 35} for wd in range(0, 5)]
-    assert len(ex) == 10
+    for hh in (18, 19):
+        assert [e for e in ex if e["Hour"] == hh and e["Minute"] == 35] == [
+            {"Weekday": wd, "Hour": hh, "Minute": 35} for wd in range(0, 5)]
+    assert len(ex) == 20  # and the 08:45 retry, at both offsets
     col = entries_of(target(tmp_path, zone="America/New_York"), "collect")
     assert {"Weekday": 1, "Hour": 1, "Minute": 45} in col  # KST Mon 15:45 = Mon 01:45 EST
     warns = schedule.zone_warnings("krx", "America/New_York", WINTER)
@@ -135,7 +137,8 @@ def test_new_york_mac_shifts_weekdays_and_installs_both_dst_offsets(tmp_path):
 def test_half_hour_zone_and_bybit_daily_utc(tmp_path):
     col = entries_of(target(tmp_path, zone="Asia/Kolkata"), "collect")
     assert col[0] == {"Weekday": 1, "Hour": 12, "Minute": 15}  # 15:45 KST = 12:15 IST
-    assert entries_of(target(tmp_path, "bybit", zone="UTC"), "execute") == [{"Hour": 0, "Minute": 15}]
+    assert entries_of(target(tmp_path, "bybit", zone="UTC"), "execute") == [{"Hour": 0, "Minute": 15},
+                                                                            {"Hour": 0, "Minute": 40}]
     assert entries_of(target(tmp_path, "bybit", zone="Asia/Seoul"), "collect") == [{"Hour": 9, "Minute": 5}]
     london = entries_of(target(tmp_path, "bybit", zone="Europe/London"), "report")
     assert london == [{"Hour": 0, "Minute": 20}, {"Hour": 1, "Minute": 20}]
@@ -188,9 +191,13 @@ def test_late_open_adds_one_date_entries_and_trades_that_morning(tmp_path):
     # 09:35 KST on 19 Nov is 19:35 EST on the 18th.
     assert {"Month": 11, "Day": 18, "Hour": 19, "Minute": 35} in ex
     settings = from_dict({"market": "krx", "calendar": {"late_open": {"2026-11-19": "10:00"}}})
-    ok = [w for w in fires(ex, ZoneInfo("America/New_York"), date(2026, 11, 18), 1)
-          if cal.window_gate(settings, "execute", now=w).ok]
-    assert [w.astimezone(KST).strftime("%d %H:%M") for w in ok] == ["19 09:35"]
+    acted, last = [], None
+    for w in fires(ex, ZoneInfo("America/New_York"), date(2026, 11, 18), 1):
+        if cal.window_gate(settings, "execute", now=w, last_done=last).ok:
+            acted.append(w.astimezone(KST).strftime("%d %H:%M"))
+            last = cal.check_window("krx", "execute", w, settings).market_date
+    assert acted == ["19 09:35"]  # the 09:45 retry, shifted too, finds the date done
+    assert {"Month": 11, "Day": 18, "Hour": 19, "Minute": 45} in ex
     # A late open already past adds nothing.
     t2 = target(tmp_path, zone="Asia/Seoul", on=date(2026, 11, 20), late_open=late)
     assert all("Month" not in e for e in entries_of(t2, "execute"))

@@ -5,7 +5,7 @@ while it was off.  After a power cut the ``catchup`` job (RunAtLoad) asks ``need
 runs those stages in order.  The rule "the first run after downtime reconciles before it trades"
 is ``must_reconcile_first``, which ``execute`` checks.
 
-Slots are the schedule's times (``pipeline.schedule.timetable.JOBS``, in the market's zone) on the market's
+Slots are the schedule's regular times (``pipeline.schedule.timetable``, in the market's zone) on the market's
 trading days, shifted on late-open days.  Pure except ``must_reconcile_first`` (reads ``runs``).
 """
 
@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from pipeline.schedule import calendar as cal
-from pipeline.schedule.timetable import JOBS, Job
+from pipeline.schedule.timetable import regular_jobs, scheduled_stages
 
 # launchd fires at the minute; a run that started a little before the slot (clock adjustments)
 # still counts for it.
@@ -33,22 +33,22 @@ def parse_ts(ts: datetime | str | None) -> datetime | None:
     return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
-def _job(market: str, stage: str) -> Job | None:
-    return next((j for j in JOBS[market] if j.stage == stage), None)
+def slots_on(market: str, stage: str, d: date, conf: Any = None) -> list[datetime]:
+    """Every regular time ``stage`` is scheduled on market date ``d``, earliest first (sync fires
+    several times a day; an execute retry is not a slot of its own)."""
+    c = cal.calendar_conf(conf)
+    if not cal.is_trading_day(market, d, c):
+        return []
+    shift = c.shift(d) if market == "krx" else timedelta(0)
+    return sorted(datetime.combine(d, time(job.hour, job.minute), tzinfo=cal.market_zone(market)) + shift
+                  for job in regular_jobs(market, stage)
+                  if job.weekdays is None or d.isoweekday() in job.weekdays)
 
 
 def slot_on(market: str, stage: str, d: date, conf: Any = None) -> datetime | None:
-    """When ``stage`` is scheduled on market date ``d`` (None: not scheduled that day)."""
-    job = _job(market, stage)
-    if job is None:
-        return None
-    c = cal.calendar_conf(conf)
-    if job.weekdays is not None and d.isoweekday() not in job.weekdays:
-        return None
-    if not cal.is_trading_day(market, d, c):
-        return None
-    at = datetime.combine(d, time(job.hour, job.minute), tzinfo=cal.market_zone(market))
-    return at + (c.shift(d) if market == "krx" else timedelta(0))
+    """When ``stage`` is first scheduled on market date ``d`` (None: not scheduled that day)."""
+    slots = slots_on(market, stage, d, conf)
+    return slots[0] if slots else None
 
 
 def last_expected_slot(market: str, stage: str, now: datetime, conf: Any = None) -> datetime | None:
@@ -56,9 +56,9 @@ def last_expected_slot(market: str, stage: str, now: datetime, conf: Any = None)
     c = cal.calendar_conf(conf)
     today = cal.market_date(market, now)
     for k in range(_SCAN_DAYS):
-        s = slot_on(market, stage, today - timedelta(days=k), c)
-        if s is not None and s <= now:
-            return s
+        passed = [s for s in slots_on(market, stage, today - timedelta(days=k), c) if s <= now]
+        if passed:
+            return passed[-1]
     return None
 
 
@@ -92,12 +92,15 @@ def needs_catchup(last_runs: Mapping[str, Any], now: datetime, market: str,
     """
     c = cal.calendar_conf(conf)
     missed: list[tuple[datetime, str]] = []
-    for job in JOBS[market]:
-        slot = last_expected_slot(market, job.stage, now, c)
-        if slot is None or _done_since(last_runs.get(job.stage), slot):
+    for stage in scheduled_stages(market):
+        slot = last_expected_slot(market, stage, now, c)
+        if slot is None or _done_since(last_runs.get(stage), slot):
             continue
-        if cal.check_window(market, job.stage, now, c).ok:
-            missed.append((slot, job.stage))
+        if cal.check_window(market, stage, now, c).ok:
+            # Ordered by the day's first slot: a sync missed at 00:45 still comes before the
+            # report of 00:20, as the 00:18 one does.
+            first = slots_on(market, stage, cal.market_date(market, slot), c)[0]
+            missed.append((first, stage))
     stages = [s for _, s in sorted(missed)]
     if "execute" in stages:
         # Trading after downtime: the broker may have moved while we were away.

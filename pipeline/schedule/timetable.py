@@ -20,6 +20,10 @@ class Job:
     minute: int
     weekdays: tuple[int, ...] | None  # ISO weekdays in the market's zone; None: every day
     args: tuple[str, ...] = ()
+    # A second firing for when the first failed (a broker down at 08:35): the gate's
+    # once-per-date rule makes it a no-op after a success.  Not a slot of its own: lateness and
+    # catch-up are judged on the stage's regular slots.
+    retry: bool = False
 
 
 # KRX: after the closing auction (15:30) for the day's bars and decisions; before the opening
@@ -32,6 +36,7 @@ JOBS: dict[str, tuple[Job, ...]] = {
         Job("report", 16, 15, WEEKDAYS, ("--send",)),
         Job("reconcile", 8, 20, WEEKDAYS),
         Job("execute", 8, 35, WEEKDAYS),
+        Job("execute", 8, 45, WEEKDAYS, retry=True),  # still before the 08:55 cutoff
         Job("sync", 9, 5, WEEKDAYS),
         Job("sync", 11, 0, WEEKDAYS),
         Job("sync", 15, 35, WEEKDAYS),
@@ -43,6 +48,8 @@ JOBS: dict[str, tuple[Job, ...]] = {
         Job("execute", 0, 15, None),
         Job("sync", 0, 18, None),
         Job("report", 0, 20, None, ("--send",)),
+        Job("execute", 0, 40, None, retry=True),
+        Job("sync", 0, 45, None),  # the fills of a retried execute
     ),
 }
 
@@ -52,6 +59,11 @@ def jobs_for(market: str) -> tuple[Job, ...]:
         return JOBS[market]
     except KeyError:
         raise ValueError(f"unknown market {market!r}") from None
+
+
+def regular_jobs(market: str, stage: str) -> tuple[Job, ...]:
+    """``stage``'s slots that count for lateness and catch-up (retries excluded)."""
+    return tuple(j for j in jobs_for(market) if j.stage == stage and not j.retry)
 
 
 def scheduled_stages(market: str) -> list[str]:
