@@ -10,11 +10,14 @@ sentence of each command's docstring).
 from __future__ import annotations
 
 import importlib
-from typing import Annotated
+import os
+from typing import TYPE_CHECKING, Annotated
 
-import click
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
+
+if TYPE_CHECKING:  # typer carries its own click; the standalone one is not loaded at run time
+    import click
 
 # name -> (module, attribute, one-line help). The attribute is the command's function, or a
 # Typer app for a command with subcommands (launchd). Order is the order --help lists them.
@@ -51,6 +54,42 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
+class _AsGiven:
+    """The conversion of a ``str`` or ``bool`` parameter: a value that already has its type,
+    or none, as it is; anything else through typer's own conversion."""
+
+    @staticmethod
+    def coerce(value, param, ctx):
+        if value is None or isinstance(value, param.type_descriptor.annotation):
+            return value
+        param._runtime_param = None  # typer builds its converter on the next line
+        return param.get_runtime_param().coerce(value, param=param, ctx=ctx)
+
+
+class _PlainParams:
+    """Takes ``str`` and ``bool`` values as given instead of through typer's conversion.
+
+    Typer (0.2x) converts each parameter's value, an unset option's and the help flag's too,
+    with a pydantic TypeAdapter it builds on first use: importing pydantic and building one
+    cost about 0.2 s of CPU on each qtx start, more than a scheduled command's own work. Text
+    from argv is already a ``str``, a flag already a ``bool``. Other types keep typer's
+    conversion and its error messages; on a typer without these internals nothing changes."""
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        params = super().get_params(ctx)
+        for p in params:
+            d = getattr(p, "type_descriptor", None)
+            unconverted = getattr(p, "_runtime_param", False) is None  # typer built none yet
+            if (unconverted and d is not None and d.annotation in (str, bool)
+                    and d.parameter_info.parser is None and p.nargs == 1 and not p.multiple):
+                p._runtime_param = _AsGiven
+        return params
+
+
+class _Command(_PlainParams, TyperCommand):
+    pass
+
+
 def load_command(name: str) -> click.Command:
     """Import the command's module and build its click command."""
     import typer.main as tm
@@ -62,11 +101,11 @@ def load_command(name: str) -> click.Command:
         cmd = tm.get_group(obj)
         cmd.name = name
         return cmd
-    return tm.get_command_from_info(CommandInfo(name=name, callback=obj),
+    return tm.get_command_from_info(CommandInfo(name=name, callback=obj, cls=_Command),
                                     pretty_exceptions_short=True, rich_markup_mode=None)
 
 
-class LazyGroup(TyperGroup):
+class LazyGroup(_PlainParams, TyperGroup):
     """The root group: commands come from ``COMMANDS``, each imported when it runs."""
 
     def __init__(self, **attrs) -> None:
@@ -148,6 +187,9 @@ def _root(
 
 
 def main() -> None:
+    # OpenBLAS starts a thread per core when numpy loads (0.34 -> 0.17 s CPU for `import numpy`
+    # on a 2-core VM, more on more cores); qtx does no BLAS work. The operator's own setting wins.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     app()
 
 
