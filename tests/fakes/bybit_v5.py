@@ -21,8 +21,10 @@ import time
 from collections import defaultdict
 from datetime import UTC, datetime
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qsl, urlsplit
+
+from tests.fakes.server import LocalServer
 
 OPEN = ("New", "PartiallyFilled", "Untriggered")
 PRIVATE = ("/v5/order/", "/v5/execution/", "/v5/account/", "/v5/position/")
@@ -46,7 +48,7 @@ class BybitError(Exception):
         self.code, self.msg, self.headers = code, msg, headers or {}
 
 
-class FakeBybitV5:
+class FakeBybitV5(LocalServer):
     def __init__(self, api_key: str = "qtx-test-key", api_secret: str = "qtx-test-secret", *,
                  taker_fee: str = "0.001", auto_fill_market: bool = True, rate_limit: int = 20):
         self.api_key, self.api_secret = api_key, api_secret
@@ -66,40 +68,16 @@ class FakeBybitV5:
         self.received: list[tuple[str, str]] = []      # every request that reached the server
         self.faults: list[dict] = []
         self._ids = itertools.count(1)
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    # ------------------------------------------------------------------ lifecycle
+    # ------------------------------------------------------------------ lifecycle (LocalServer)
 
-    def start(self) -> FakeBybitV5:
+    def handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
         class Handler(_Handler):
             exchange = fake
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._server.block_on_close = False
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeBybitV5:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return Handler
 
     # ------------------------------------------------------------------ test set-up
 

@@ -33,15 +33,16 @@ import hmac
 import itertools
 import json
 import secrets
-import socket
 import threading
 import time
 from collections import Counter, defaultdict, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
+
+from tests.fakes.server import LocalServer
 
 KST = timezone(timedelta(hours=9))
 TOKEN_PATH, REVOKE_PATH = "/oauth2/token", "/oauth2/revoke"
@@ -166,7 +167,7 @@ class Reply:
     delay: float = 0.0      # sleep before answering (after the request was processed)
 
 
-class FakeKiwoomRest:
+class FakeKiwoomRest(LocalServer):
     def __init__(self, appkey: str = "qtx-kiwoom-appkey", secretkey: str = "qtx-kiwoom-secretkey", *,
                  cash: int = 10_000_000, today: str = "2026-03-03", page_size: int = 100,
                  commission_rate: str = "0.00015", sell_tax_rate: str = "0.0020",
@@ -201,38 +202,16 @@ class FakeKiwoomRest:
         self.hide_seconds = 0.0
         self._seq = itertools.count(1)
         self._windows: dict[str, deque] = defaultdict(deque)
-        self._server: ThreadingHTTPServer | None = None
 
-    # ------------------------------------------------------------------ lifecycle
+    # ------------------------------------------------------------------ lifecycle (LocalServer)
 
-    def start(self) -> FakeKiwoomRest:
+    def handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
         class Handler(_Handler):
             kiwoom = fake
 
-        self._server = _QuietServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._server.block_on_close = False
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeKiwoomRest:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "start the fake first"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return Handler
 
     # ------------------------------------------------------------------ test set-up
 
@@ -769,27 +748,12 @@ def _redacted(q: dict | None) -> dict | None:
     return {k: ("<redacted>" if k in ("appkey", "secretkey", "token") else v) for k, v in q.items()}
 
 
-class _QuietServer(ThreadingHTTPServer):
-    def handle_error(self, request, client_address) -> None:
-        import sys
-
-        # A client killed mid-request (the soak's SIGKILLs) resets its connection: not an error.
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            return
-        super().handle_error(request, client_address)
-
-
 class _Handler(BaseHTTPRequestHandler):
     kiwoom: FakeKiwoomRest
     protocol_version = "HTTP/1.1"
 
     def log_message(self, *args) -> None:  # keep test output clean
         pass
-
-    def setup(self) -> None:
-        super().setup()
-        # Headers and body go out in two writes; without this, Nagle and delayed ACKs add 40 ms.
-        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def do_POST(self) -> None:
         n = int(self.headers.get("Content-Length") or 0)

@@ -20,8 +20,10 @@ import threading
 import time
 from email.parser import BytesParser
 from email.policy import default as email_policy
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs
+
+from tests.fakes.server import LocalServer
 
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
@@ -32,7 +34,7 @@ def _utf16_len(s: str) -> int:
     return len(s.encode("utf-16-le")) // 2
 
 
-class FakeBotAPI:
+class FakeBotAPI(LocalServer):
     def __init__(self, token: str):
         self.token = token
         self.requests: list[tuple[str, dict]] = []  # (method, params) in arrival order
@@ -48,11 +50,9 @@ class FakeBotAPI:
         self._fail_next: list[int] = []
         self.send_delay = 0.0  # seconds each sendMessage/sendPhoto takes before it is answered
         self._banned_until = 0.0
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    # -- lifecycle ---------------------------------------------------------------------------
-    def start(self) -> FakeBotAPI:
+    # -- lifecycle (LocalServer) --------------------------------------------------------------
+    def handler(self) -> type[BaseHTTPRequestHandler]:
         api = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -66,24 +66,12 @@ class FakeBotAPI:
 
             do_GET = do_POST
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        return self
+        return Handler
 
     def stop(self) -> None:
-        if self._server:
-            with self._cond:
-                self._cond.notify_all()
-            self._server.shutdown()
-            self._server.server_close()
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        with self._cond:  # wake the long polls
+            self._cond.notify_all()
+        super().stop()
 
     # -- test controls -----------------------------------------------------------------------
     def push_command(self, chat_id: int, text: str, user_id: int | None = None,
