@@ -255,8 +255,10 @@ def _intent(db, req):
     return trading.order(db, req.client_order_id)
 
 
-def test_a_dropped_create_is_never_sent_twice_and_reconcile_finds_it(qtx_db, qtx_settings):
-    # The pipeline stamps sent_at with the wall clock, so venue and adapter run on it too here.
+@pytest.fixture
+def dropped_create(qtx_db):
+    """A venue that accepts the next create and drops its answer, and a broker on it.  The
+    pipeline stamps sent_at with the wall clock, so venue and adapter run on today's date."""
     today = datetime.now(KST).date().isoformat()
     with FakeKiwoomRest(today=today) as kw:
         kw.add_instrument(SYM, "삼성전자")
@@ -264,21 +266,26 @@ def test_a_dropped_create_is_never_sent_twice_and_reconcile_finds_it(qtx_db, qtx
         kw.drop_after_accept("kt10000")
         b = KiwoomBroker(kw.appkey, kw.secretkey, base_url=kw.url, store=BrokerStore(qtx_db, "kiwoom"),
                          timeout=1.0, min_interval=0.0, sleep=lambda s: None)
-        req = buy(qty=5, day=today)
-        assert submit(qtx_db, b, _intent(qtx_db, req), sleep=lambda s: None) == "unknown"
-        row = BrokerStore(qtx_db, "kiwoom").sent(req.client_order_id)
-        assert row is not None and row["broker_order_id"] is None  # written before the request
-        # execute again: looked up, still without a venue number, never sent again
-        again = submit(qtx_db, b, trading.order(qtx_db, req.client_order_id), sleep=lambda s: None)
-        assert again == "unknown" and kw.orders_created[(SYM, "buy")] == 1
-        kw.open_auction(prices={SYM: 70300})
-        rec = run_reconcile(qtx_db, qtx_settings, broker=b)
-        assert rec["repaired"]["matched"] == 1
-        o = trading.order(qtx_db, req.client_order_id)
-        assert o["broker_order_id"] == "0000001" and o["status"] == "filled" and o["filled_qty"] == 5
-        assert trading.position(qtx_db, SYM)["qty"] == 5
-        assert kw.orders_created[(SYM, "buy")] == 1
-        assert qtx_db.scalar("SELECT COUNT(*) FROM events WHERE kind = 'reconcile_matched_unknown'") == 1
+        yield kw, b, today
+
+
+def test_a_dropped_create_is_never_sent_twice_and_reconcile_finds_it(qtx_db, qtx_settings, dropped_create):
+    kw, b, today = dropped_create
+    req = buy(qty=5, day=today)
+    assert submit(qtx_db, b, _intent(qtx_db, req), sleep=lambda s: None) == "unknown"
+    row = BrokerStore(qtx_db, "kiwoom").sent(req.client_order_id)
+    assert row is not None and row["broker_order_id"] is None  # written before the request
+    # execute again: looked up, still without a venue number, never sent again
+    again = submit(qtx_db, b, trading.order(qtx_db, req.client_order_id), sleep=lambda s: None)
+    assert again == "unknown" and kw.orders_created[(SYM, "buy")] == 1
+    kw.open_auction(prices={SYM: 70300})
+    rec = run_reconcile(qtx_db, qtx_settings, broker=b)
+    assert rec["repaired"]["matched"] == 1
+    o = trading.order(qtx_db, req.client_order_id)
+    assert o["broker_order_id"] == "0000001" and o["status"] == "filled" and o["filled_qty"] == 5
+    assert trading.position(qtx_db, SYM)["qty"] == 5
+    assert kw.orders_created[(SYM, "buy")] == 1
+    assert qtx_db.scalar("SELECT COUNT(*) FROM events WHERE kind = 'reconcile_matched_unknown'") == 1
 
 
 def test_cumulative_executions_are_recorded_once_as_increments(kw, qtx_db):
@@ -318,20 +325,14 @@ def test_a_charge_that_differs_from_the_config_is_reported_once(qtx_db):
     assert qtx_db.scalar("SELECT COUNT(*) FROM events WHERE kind = 'fee_difference'") == 1
 
 
-def test_a_fill_sync_after_a_dropped_create_records_the_fill_as_ours(qtx_db):
+def test_a_fill_sync_after_a_dropped_create_records_the_fill_as_ours(qtx_db, dropped_create):
     """Found by the soak: the 09:05 sync ran before any reconcile and booked the fill as a trade
     qtx did not make; the order stayed unknown for good."""
-    today = datetime.now(KST).date().isoformat()
-    with FakeKiwoomRest(today=today) as kw:
-        kw.add_instrument(SYM, "삼성전자")
-        kw.add_bars(SYM, [(d, 70000, 70500, 69500, 70200, 1000) for d in weekdays_before(today, 5)])
-        kw.drop_after_accept("kt10000")
-        b = KiwoomBroker(kw.appkey, kw.secretkey, base_url=kw.url, store=BrokerStore(qtx_db, "kiwoom"),
-                         timeout=1.0, min_interval=0.0, sleep=lambda s: None)
-        req = buy(qty=3, day=today)
-        assert submit(qtx_db, b, _intent(qtx_db, req), sleep=lambda s: None) == "unknown"
-        kw.open_auction(prices={SYM: 70300})
-        assert sync(qtx_db, b)["new_fills"] == 1
+    kw, b, today = dropped_create
+    req = buy(qty=3, day=today)
+    assert submit(qtx_db, b, _intent(qtx_db, req), sleep=lambda s: None) == "unknown"
+    kw.open_auction(prices={SYM: 70300})
+    assert sync(qtx_db, b)["new_fills"] == 1
     (f,) = trading.fills_between(qtx_db)
     assert f["client_order_id"] == req.client_order_id
     o = trading.order(qtx_db, req.client_order_id)
