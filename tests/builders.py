@@ -1,4 +1,5 @@
-"""Hand-built bars and markets for the strategy/risk/engine tests, plus an invariant checker.
+"""Hand-built bars and markets for the strategy/risk/engine tests, plus an invariant checker;
+and a small KRX workspace with its snapshot helpers for the bad-input tests.
 
 A typical series is a flat warm-up (``WARMUP`` bars at one price and volume: no rule fires on
 a flat series, see ``test_flat_series_fires_nothing``) followed by a crafted tail, so the bar
@@ -7,12 +8,17 @@ where a rule should fire is the only one where anything happens.
 
 from __future__ import annotations
 
+import hashlib
 import math
+import shutil
+import sqlite3
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from pipeline.engine import SimResult
 from pipeline.market import InstrumentRules, Market
@@ -214,3 +220,83 @@ def check_invariants(res: SimResult, m: Market, rp: RiskParams, costs: Costs, ca
         for e in sells_by_date[d]:
             pending_full[e["symbol"]] = e["qty"]
     return dict(seen)
+
+
+# --------------------------------------------------------------------------- a workspace and its snapshot
+# For the bad-input tests (test_bad_*.py): a KRX workspace built once, copied per test, and what
+# was stored in it read back, so a test can prove a refused command changed nothing.
+
+ROWS = [  # a few KRX trading days (2024-01-02 .. 2024-01-05 are Tue..Fri)
+    ("2024-01-02", 100, 110, 95, 105, 1000),
+    ("2024-01-03", 105, 112, 101, 110, 1200),
+    ("2024-01-04", 110, 115, 108, 112, 900),
+    ("2024-01-05", 112, 113, 104, 106, 1100),
+]
+
+
+def write_csv(folder: Path, symbol: str, rows=ROWS, name: str | None = None) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    p = folder / (name or f"{symbol}.csv")
+    p.write_text("date,open,high,low,close,volume\n"
+                 + "".join(",".join(map(str, r)) + "\n" for r in rows), encoding="utf-8")
+    return p
+
+
+_TEMPLATES: dict[Path, Path] = {}  # the session's base folder -> its template workspace
+
+
+def _template(tmp_path_factory) -> Path:
+    """A KRX workspace with two symbols' bars, built once a session and copied for each test."""
+    base = tmp_path_factory.getbasetemp()
+    if base not in _TEMPLATES:
+        from typer.testing import CliRunner
+
+        from cli.main import app
+
+        root = tmp_path_factory.mktemp("tpl") / "ws"
+        runner = CliRunner()
+        assert runner.invoke(app, ["init", str(root)]).exit_code == 0
+        csv = root / "csv"
+        write_csv(csv, "005930")
+        write_csv(csv, "000660")
+        res = runner.invoke(app, ["--config", str(root / "qtx.yaml"), "collect", "--source", "csv",
+                                  "--path", str(csv), "--asof", "2024-01-05"])
+        assert res.exit_code == 0, res.output
+        _TEMPLATES[base] = root
+    return _TEMPLATES[base]
+
+
+@pytest.fixture(name="ws")
+def ws_fixture(tmp_path_factory, tmp_path, monkeypatch) -> Path:
+    """A copy of the template workspace, the market's clock a few days after its bars.  A test
+    module takes it by importing ``ws_fixture``."""
+    dst = tmp_path / "ws"
+    shutil.copytree(_template(tmp_path_factory), dst)
+    # The market's clock (windows_gate.now) a few days after the stored bars.
+    monkeypatch.setenv("QTX_NOW", "2024-01-08T20:00:00+09:00")
+    return dst
+
+
+def db_of(ws: Path) -> Path:
+    return ws / "data" / "qtx-krx-paper.sqlite"
+
+
+def contents(path: Path) -> list[str]:
+    """Everything stored, read without touching the file (immutable: no WAL, no lock)."""
+    conn = sqlite3.connect(f"file:{path}?immutable=1", uri=True)
+    try:
+        return list(conn.iterdump())
+    finally:
+        conn.close()
+
+
+def file_bytes(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def one_line_error(stderr: str) -> str:
+    lines = [ln for ln in stderr.strip().splitlines() if ln.strip()]
+    errors = [ln for ln in lines if ln.startswith("error:")]
+    assert errors, stderr
+    assert "Traceback" not in stderr
+    return errors[0]

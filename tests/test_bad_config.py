@@ -7,13 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_bad_input import (  # noqa: F401 - the fixtures are used by name
-    contents,
-    db_of,
-    one_line_error,
-    template_fixture,
-    ws_fixture,
-)
+from tests.builders import contents, db_of, one_line_error, ws_fixture  # noqa: F401 - ws_fixture: the fixture ws
 
 # --------------------------------------------------------------------------- the config
 

@@ -10,15 +10,7 @@ import json
 import pytest
 
 from db import open_db
-from tests.test_bad_input import (  # noqa: F401 - the fixtures are used by name
-    ROWS,
-    contents,
-    db_of,
-    one_line_error,
-    template_fixture,
-    write_csv,
-    ws_fixture,
-)
+from tests.builders import ROWS, contents, db_of, one_line_error, write_csv, ws_fixture  # noqa: F401 - ws_fixture: the fixture ws
 
 # QTX_NOW (the ws fixture) is 2024-01-08 20:00 KST: the market's date is 2024-01-08.
 GOOD = ("2024-01-08", 106, 109, 103, 108, 1000)

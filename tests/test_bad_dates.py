@@ -7,14 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_bad_input import (  # noqa: F401 - the fixtures are used by name
-    contents,
-    db_of,
-    one_line_error,
-    template_fixture,
-    write_csv,
-    ws_fixture,
-)
+from tests.builders import contents, db_of, one_line_error, write_csv, ws_fixture  # noqa: F401 - ws_fixture: the fixture ws
 
 # QTX_NOW (the ws fixture) is 2024-01-08 20:00 KST: the market's date is 2024-01-08.
 DATE_COMMANDS = [

@@ -4,83 +4,13 @@ right exit code (2 bad usage or config, 1 a failure at run time), no traceback u
 
 from __future__ import annotations
 
-import hashlib
-import shutil
 import sqlite3
 from pathlib import Path
 
 import pytest
 
 from db import DatabaseError, open_db
-
-ROWS = [  # a few KRX trading days (2024-01-02 .. 2024-01-05 are Tue..Fri)
-    ("2024-01-02", 100, 110, 95, 105, 1000),
-    ("2024-01-03", 105, 112, 101, 110, 1200),
-    ("2024-01-04", 110, 115, 108, 112, 900),
-    ("2024-01-05", 112, 113, 104, 106, 1100),
-]
-
-
-def write_csv(folder: Path, symbol: str, rows=ROWS, name: str | None = None) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    p = folder / (name or f"{symbol}.csv")
-    p.write_text("date,open,high,low,close,volume\n"
-                 + "".join(",".join(map(str, r)) + "\n" for r in rows), encoding="utf-8")
-    return p
-
-
-@pytest.fixture(scope="module", name="_template")
-def template_fixture(tmp_path_factory) -> Path:
-    """A KRX workspace with two symbols' bars, built once and copied for each test."""
-    from typer.testing import CliRunner
-
-    from cli.main import app
-
-    root = tmp_path_factory.mktemp("tpl") / "ws"
-    runner = CliRunner()
-    assert runner.invoke(app, ["init", str(root)]).exit_code == 0
-    csv = root / "csv"
-    write_csv(csv, "005930")
-    write_csv(csv, "000660")
-    res = runner.invoke(app, ["--config", str(root / "qtx.yaml"), "collect", "--source", "csv",
-                              "--path", str(csv), "--asof", "2024-01-05"])
-    assert res.exit_code == 0, res.output
-    return root
-
-
-@pytest.fixture(name="ws")
-def ws_fixture(_template, tmp_path, monkeypatch) -> Path:
-    dst = tmp_path / "ws"
-    shutil.copytree(_template, dst)
-    # The market's clock (windows_gate.now) a few days after the stored bars.
-    monkeypatch.setenv("QTX_NOW", "2024-01-08T20:00:00+09:00")
-    return dst
-
-
-def db_of(ws: Path) -> Path:
-    return ws / "data" / "qtx-krx-paper.sqlite"
-
-
-def contents(path: Path) -> list[str]:
-    """Everything stored, read without touching the file (immutable: no WAL, no lock)."""
-    conn = sqlite3.connect(f"file:{path}?immutable=1", uri=True)
-    try:
-        return list(conn.iterdump())
-    finally:
-        conn.close()
-
-
-def file_bytes(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def one_line_error(stderr: str) -> str:
-    lines = [ln for ln in stderr.strip().splitlines() if ln.strip()]
-    errors = [ln for ln in lines if ln.startswith("error:")]
-    assert errors, stderr
-    assert "Traceback" not in stderr
-    return errors[0]
-
+from tests.builders import contents, db_of, file_bytes, one_line_error, write_csv, ws_fixture  # noqa: F401 - ws_fixture: the fixture ws
 
 # --------------------------------------------------------------------------- the database
 
