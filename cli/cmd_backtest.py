@@ -46,7 +46,7 @@ def backtest(
         s, db = app_ctx.settings, app_ctx.db
         bar = err.is_terminal and not is_quiet()
         with Progress(TextColumn("backtest"), BarColumn(), TextColumn("{task.completed}/{task.total} days"),
-                      TimeElapsedColumn(), console=err, transient=True, disable=not bar) as prog:
+                      TimeElapsedColumn(), console=err.console, transient=True, disable=not bar) as prog:
             task = prog.add_task("days", total=None)
             step = {"next": 0}
 

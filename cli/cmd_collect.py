@@ -7,13 +7,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from cli.common import (
     EXIT_USAGE,
-    check_date_text,
+    check_date,
     ctx_of,
     date_option,
     emit_json,
@@ -25,17 +22,6 @@ from cli.common import (
 from cli.main import app
 
 PROGRESS_MIN_FILES = 20  # a bar only for imports long enough to need one
-
-
-def check_date(value: str | None, option: str = "--asof") -> str | None:
-    """A real YYYY-MM-DD date or exit 2 naming the option (for dates not declared with
-    ``callback=date_option``; the future is judged there, where the market is known)."""
-    if value is None:
-        return None
-    try:
-        return check_date_text(value)
-    except ValueError as e:
-        fail(f"{option}: {e}", EXIT_USAGE)
 
 
 @app.command()
@@ -75,9 +61,7 @@ def collect(
         db = app_ctx.db
         n_files = len(list(path.glob("*.csv"))) if path is not None and path.is_dir() else 0
         show = n_files >= PROGRESS_MIN_FILES and err.is_terminal
-        bar = (Progress(TextColumn("collect"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
-                        transient=True) if show else nullcontext())
+        bar = _progress_bar() if show else nullcontext()
         try:
             with bar as prog, run_stage(db, s, "collect", asof) as run:
                 task = prog.add_task("", total=n_files) if prog else None
@@ -107,6 +91,14 @@ def collect(
         _show(summary, as_json)
 
     guarded(body)
+
+
+def _progress_bar():
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("collect"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.description}"), TimeElapsedColumn(), console=err.console,
+                    transient=True)
 
 
 def _show(summary: dict, as_json: bool) -> None:
@@ -152,6 +144,9 @@ def render(s: dict) -> None:
     if s.get("sectors"):
         out.print(f"sectors: {s['sectors']} symbols")
     if s.get("skipped") or s.get("flagged"):
+        from rich.markup import escape
+        from rich.table import Table
+
         t = Table(title="rows skipped (never stored) / flagged (stored)", title_justify="left")
         t.add_column("reason")
         t.add_column("rows", justify="right")

@@ -9,9 +9,18 @@ from collections.abc import Callable
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from cli.common import check_range, ctx_of, date_option, emit_json, err, guarded, out, output_file
+from cli.common import (
+    check_date,
+    check_range,
+    ctx_of,
+    date_option,
+    emit_json,
+    err,
+    guarded,
+    out,
+    output_file,
+)
 
 ASOF_HELP = ("Act as of this market date (YYYY-MM-DD), as if the clock said so; replays and "
              "tests drive the pipeline day by day with it. Default: the current market date.")
@@ -20,7 +29,6 @@ JSON_HELP = "Print the result as one JSON document on stdout."
 
 def _run(ctx: typer.Context, stage: str, asof: str | None, as_json: bool,
          fn: Callable[..., dict], render: Callable[[dict], None]) -> None:
-    from cli.cmd_collect import check_date
     from pipeline.schedule.gate import StaleData, gate
     from pipeline.schedule.stage import StageBusy, run_stage
 
@@ -90,6 +98,8 @@ def signal(
         if r.get("status") == "nothing_to_do":
             out.print(f"signal: nothing to do ({r['reason']})")
             return
+        from rich.table import Table
+
         stated = (f" (as of {r['asof']}: the newest bars are of {r['date']})"
                   if r.get("asof", r["date"]) != r["date"] else "")
         t = Table(title=f"Signals for {r['date']}{stated}")
@@ -273,8 +283,8 @@ def replay(
     Collect, signal and execute, as launchd would have, each stage locked and recorded in runs. Over stored bars it gives
     the trades a backtest of the same window gives; use it for demos, backfills and checks."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from rich.table import Table
 
-    from cli.cmd_collect import check_date
     from cli.common import EXIT_USAGE, fail, is_quiet, progress_line
     from pipeline.stages.replay import ReplayRefused, refuse_done_dates, replay_dates, run_replay
 
@@ -296,7 +306,7 @@ def replay(
             fail(str(e), EXIT_USAGE)
         bar = err.is_terminal and not is_quiet()
         with Progress(TextColumn("replay"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
-                      console=err, transient=True, disable=not bar) as prog:
+                      console=err.console, transient=True, disable=not bar) as prog:
             task = prog.add_task("", total=len(dates))
 
             def progress(n: int, total: int, d: str) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from cli.common import ctx_of, date_option, emit_json, guarded, out
 
@@ -37,6 +36,8 @@ def status(
 
 
 def render(d: dict) -> None:
+    from rich.table import Table
+
     from pipeline.read.money import fmt_money
     from pipeline.read.status import fmt_duration
 
@@ -115,6 +116,7 @@ def positions_cmd(
             emit_json(rows)
             return
         from rich import box
+        from rich.table import Table
 
         from pipeline.read.money import currency_of, fmt_money, fmt_price, fmt_qty
 
@@ -158,6 +160,8 @@ def analysis_cmd(
         if not a["asof"]:
             out.print("No bars stored yet.")
             return
+        from rich.table import Table
+
         out.print(f"[bold]Analysis[/] {a['since']} … {a['asof']}")
         t = Table(title="Signals by rule")
         t.add_column("side")
