@@ -162,6 +162,10 @@ class FakeBotAPI(LocalServer):
     def _params(self, h: BaseHTTPRequestHandler) -> dict:
         length = int(h.headers.get("Content-Length") or 0)
         raw = h.rfile.read(length) if length else b""
+        if len(raw) < length:
+            # The client died mid-request (the soak SIGKILLs the listener): Telegram acts on no
+            # half-sent request, so neither does the fake (the quiet server drops the connection).
+            raise ConnectionAbortedError(f"body cut at {len(raw)} of {length} bytes")
         ctype = h.headers.get("Content-Type", "")
         if ctype.startswith("multipart/form-data"):
             msg = BytesParser(policy=email_policy).parsebytes(
@@ -247,11 +251,17 @@ class FakeBotAPI(LocalServer):
                 "chat": {"id": int(chat_id), "type": "private"},
                 "from": {"id": BOT_ID, "is_bot": True, "first_name": "qtx"}, **fields}
 
+    @staticmethod
+    def _no_chat() -> tuple[int, dict]:
+        return 400, {"ok": False, "error_code": 400, "description": "Bad Request: chat_id is empty"}
+
     def _slow(self) -> None:
         if self.send_delay:
             time.sleep(self.send_delay)
 
     def _m_sendMessage(self, p):
+        if not p.get("chat_id"):
+            return self._no_chat()
         self._slow()
         flood = self._flood_check()
         if flood:
@@ -270,6 +280,8 @@ class FakeBotAPI(LocalServer):
         return self._ok(msg)
 
     def _m_sendPhoto(self, p):
+        if not p.get("chat_id"):
+            return self._no_chat()
         self._slow()
         flood = self._flood_check()
         if flood:
