@@ -21,67 +21,20 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
+from brokers.errors import (  # noqa: F401 - the interface's errors (in their own light module)
+    AuthError,
+    BrokerError,
+    MissingKeys,
+    NotFound,
+    RateLimited,
+    Rejected,
+    Transient,
+    UnknownOutcome,
+)
+
 Side = Literal["BUY", "SELL"]
 OrderStatus = Literal["new", "partially_filled", "filled", "cancelled", "rejected"]
 OPEN_STATUSES = ("new", "partially_filled")
-
-
-# --------------------------------------------------------------------------- errors
-
-class BrokerError(Exception):
-    """A broker answered with an error.  ``kind`` says how the caller must treat it."""
-
-    kind = "error"
-
-    def __init__(self, message: str, *, code: str | int | None = None, retry_after: float | None = None,
-                 not_processed: bool = False):
-        super().__init__(message)
-        self.code = code
-        self.retry_after = retry_after
-        # The venue said it did not act on the request (a clock-skew refusal): safe to resend.
-        self.not_processed = not_processed
-
-
-class Rejected(BrokerError):
-    """Definitely not placed (balance, quantity, price, symbol).  Never retried."""
-
-    kind = "rejected"
-
-
-class AuthError(BrokerError):
-    """Keys missing, wrong, expired or not allowed from this IP.  Never retried."""
-
-    kind = "auth"
-
-
-class MissingKeys(AuthError):
-    """The API key variables a venue needs are not set (a setup problem: exit 2)."""
-
-
-class RateLimited(BrokerError):
-    """Too many requests; safe to retry after ``retry_after`` seconds."""
-
-    kind = "rate_limited"
-
-
-class Transient(BrokerError):
-    """A server-side or clock problem that is safe to retry for reads."""
-
-    kind = "transient"
-
-
-class UnknownOutcome(BrokerError):
-    """The request may or may not have reached the broker (timeout, connection reset).
-
-    For a create: look the order up by its client order id; send again only if the broker
-    has no such order.
-    """
-
-    kind = "unknown"
-
-
-class NotFound(BrokerError):
-    kind = "not_found"
 
 
 # --------------------------------------------------------------------------- types

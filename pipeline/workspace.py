@@ -6,7 +6,7 @@ rule holds: ``cli/`` -> ``pipeline/`` -> ``db/``.
 
 from __future__ import annotations
 
-from brokers.base import BrokerError, MissingKeys
+from brokers.errors import BrokerError, MissingKeys
 from db import DB, DatabaseError, open_db
 from db.core import explain as explain_database_error
 from pipeline.config import Settings

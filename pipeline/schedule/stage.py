@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from brokers.base import AuthError
+from brokers.errors import AuthError
 from db import events, runs
 from db.core import DB, now_iso
 
