@@ -4,19 +4,28 @@ The config is found from ``--config``, then ``$QTX_CONFIG``, then ``./qtx.yaml``
 Every error names the file, the key path and what was wrong (``ConfigError``); the CLI turns
 it into exit code 2.  Secrets are never read from here: the config only names the
 environment variables (or 0600 files) that hold them.
+
+The sections are ``msgspec`` structs: every command loads the config, and msgspec's import and
+class creation cost milliseconds where pydantic's (with building each field's schema) cost a
+quarter to a third of a second of CPU.  They are read-only after load; ``replace`` makes a
+checked copy with other values, ``as_dict`` gives them as plain data.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations``: msgspec would compile and evaluate every field's
+# annotation text at the first load (~5 ms); real annotations cost less once, at import.
 import copy
 import os
 import re
+import types
+import typing
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
+import msgspec
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from msgspec import Meta, field
 
 from sennot.strategy import ParamError, StrategyError, create
 
@@ -34,46 +43,54 @@ class ConfigError(Exception):
         super().__init__(f"{where}: {problem}")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+class _Strict(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    # Field name -> what to do with its YAML value before the types are checked: return the
+    # value to check (e.g. a KRX code read as a number, as text) or raise ValueError naming
+    # the bad value.  Run by ``_validate`` (msgspec checks types before ``__post_init__``).
+    _before: ClassVar[dict[str, Callable[[Any], Any]]] = {}
+
+
+def _code(x: Any) -> Any:
+    return str(x) if isinstance(x, int) and not isinstance(x, bool) else x
+
+
+def _codes(v: Any) -> Any:
+    # KRX codes such as 005930 must stay text even when YAML reads them as numbers.
+    return [_code(x) for x in v] if isinstance(v, list) else v
+
+
+def _code_keys(v: Any) -> Any:
+    return {_code(k): x for k, x in v.items()} if isinstance(v, dict) else v
 
 
 class Universe(_Strict):
-    symbols: list[str] = Field(default_factory=list)
-    exclude: list[str] = Field(default_factory=list)
-    min_price: float | None = Field(default=None, ge=0)
-    min_avg_value: float | None = Field(default=None, ge=0)
+    symbols: list[str] = field(default_factory=list)
+    exclude: list[str] = field(default_factory=list)
+    min_price: Annotated[float, Meta(ge=0)] | None = None
+    min_avg_value: Annotated[float, Meta(ge=0)] | None = None
     # Sector of a symbol, overriding what the feed says (Kiwoom's industry; ETFs have none).
-    sectors: dict[str, str] = Field(default_factory=dict)
+    sectors: dict[str, str] = field(default_factory=dict)
 
-    @field_validator("symbols", "exclude", "sectors", mode="before")
-    @classmethod
-    def _as_text(cls, v: Any) -> Any:
-        # KRX codes such as 005930 must stay text even when YAML reads them as numbers.
-        if isinstance(v, list):
-            return [str(x) for x in v]
-        if isinstance(v, dict):
-            return {str(k): v2 for k, v2 in v.items()}
-        return v
+    _before = {"symbols": _codes, "exclude": _codes, "sectors": _code_keys}
 
 
 class Costs(_Strict):
-    commission: float = Field(default=0.00015, ge=0, lt=0.1)
-    sell_tax: float | None = Field(default=None, ge=0, lt=0.1)  # None: the market's default
+    commission: Annotated[float, Meta(ge=0, lt=0.1)] = 0.00015
+    sell_tax: Annotated[float, Meta(ge=0, lt=0.1)] | None = None  # None: the market's default
     # KRX: the securities transaction tax by the year of settlement (T+2), e.g. {2025: 0.0015,
     # 2026: 0.0020}; used to check the tax Kiwoom charges.  Empty: ``sell_tax`` every year.
-    sell_tax_by_year: dict[int, float] = Field(default_factory=dict)
-    slippage_bps: float = Field(default=0.0, ge=0, lt=1000)
+    sell_tax_by_year: dict[int, float] = field(default_factory=dict)
+    slippage_bps: Annotated[float, Meta(ge=0, lt=1000)] = 0.0
 
 
 class Risk(_Strict):
-    max_positions: int = Field(default=8, ge=1, le=1000)
-    sector_cap: float = Field(default=0.40, gt=0, le=1)
-    daily_loss_limit: float = Field(default=-0.03, gt=-1, le=0)
-    drawdown_limit: float = Field(default=-0.10, gt=-1, le=0)
-    drawdown_size_multiplier: float = Field(default=0.5, gt=0, le=1)
+    max_positions: Annotated[int, Meta(ge=1, le=1000)] = 8
+    sector_cap: Annotated[float, Meta(gt=0, le=1)] = 0.40
+    daily_loss_limit: Annotated[float, Meta(gt=-1, le=0)] = -0.03
+    drawdown_limit: Annotated[float, Meta(gt=-1, le=0)] = -0.10
+    drawdown_size_multiplier: Annotated[float, Meta(gt=0, le=1)] = 0.5
     # Live mode only: no single order may exceed this notional (in the quote currency).
-    max_order_notional: float | None = Field(default=None, gt=0)
+    max_order_notional: Annotated[float, Meta(gt=0)] | None = None
 
 
 def _url(v: Any) -> Any:
@@ -88,36 +105,35 @@ def _url(v: Any) -> Any:
 
 class StrategyConf(_Strict):
     name: str = "sennot"
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def _stages(v: Any) -> Any:
+    from pipeline.schedule.calendar import STAGES
+
+    bad = [x for x in v if isinstance(x, str) and x not in STAGES] if isinstance(v, list) else []
+    if bad:
+        raise ValueError(f"unknown stage(s) {', '.join(map(repr, bad))} (stages: {', '.join(STAGES)})")
+    return v
 
 
 class Telegram(_Strict):
     token_env: str = "QTX_TELEGRAM_TOKEN"
     token_file: str | None = None  # a 0600 file holding the token, instead of the variable
-    allowed_chat_ids: list[int] = Field(default_factory=list)
-    allowed_user_ids: list[int] = Field(default_factory=list)
+    allowed_chat_ids: list[int] = field(default_factory=list)
+    allowed_user_ids: list[int] = field(default_factory=list)
     base_url: str | None = None
-    stale_command_seconds: int = Field(default=300, ge=0)
-    heartbeat_grace_minutes: int = Field(default=30, ge=1)
-    heartbeat_check_seconds: int = Field(default=60, ge=5)
+    stale_command_seconds: Annotated[int, Meta(ge=0)] = 300
+    heartbeat_grace_minutes: Annotated[int, Meta(ge=1)] = 30
+    heartbeat_check_seconds: Annotated[int, Meta(ge=5)] = 60
     # Stages whose scheduled slots (launchd.schedule) the listener watches for lateness;
     # null: every scheduled stage; []: none (failed runs are alerted regardless).
     watch_stages: list[str] | None = None
-    poll_timeout: int = Field(default=30, ge=0, le=50)  # getUpdates long-poll seconds
-    outbox_poll_seconds: float = Field(default=2.0, ge=0.1, le=300)
-    max_send_attempts: int = Field(default=8, ge=1)  # then the message is marked failed
+    poll_timeout: Annotated[int, Meta(ge=0, le=50)] = 30  # getUpdates long-poll seconds
+    outbox_poll_seconds: Annotated[float, Meta(ge=0.1, le=300)] = 2.0
+    max_send_attempts: Annotated[int, Meta(ge=1)] = 8  # then the message is marked failed
 
-    _base_url = field_validator("base_url")(classmethod(lambda cls, v: _url(v)))
-
-    @field_validator("watch_stages")
-    @classmethod
-    def _stages(cls, v: list[str] | None) -> list[str] | None:
-        from pipeline.schedule.calendar import STAGES
-
-        bad = [x for x in v or [] if x not in STAGES]
-        if bad:
-            raise ValueError(f"unknown stage(s) {', '.join(map(repr, bad))} (stages: {', '.join(STAGES)})")
-        return v
+    _before = {"base_url": _url, "watch_stages": _stages}
 
 
 class Bybit(_Strict):
@@ -128,11 +144,11 @@ class Bybit(_Strict):
     api_secret_env: str = "QTX_BYBIT_SECRET"
     interval: Literal["1", "3", "5", "15", "30", "60", "120", "240", "360", "720", "D", "W", "M"] = "D"
     quote_coin: str = "USDT"
-    top_n: int = Field(default=20, ge=1, le=500)
-    recv_window: int = Field(default=5000, ge=1000, le=60000)
-    timeout: float = Field(default=10.0, gt=0)
+    top_n: Annotated[int, Meta(ge=1, le=500)] = 20
+    recv_window: Annotated[int, Meta(ge=1000, le=60000)] = 5000
+    timeout: Annotated[float, Meta(gt=0)] = 10.0
 
-    _endpoint = field_validator("endpoint")(classmethod(lambda cls, v: _url(v)))
+    _before = {"endpoint": _url}
 
 
 class Kiwoom(_Strict):
@@ -141,12 +157,12 @@ class Kiwoom(_Strict):
     appkey_env: str = "QTX_KIWOOM_APPKEY"
     secretkey_env: str = "QTX_KIWOOM_SECRETKEY"
     exchange: Literal["KRX", "NXT", "SOR"] = "KRX"  # dmst_stex_tp
-    timeout: float = Field(default=10.0, gt=0)
+    timeout: Annotated[float, Meta(gt=0)] = 10.0
     # Seconds between two requests of one API id (Kiwoom allows about 5 a second per login and
     # fewer per API id; mock trading about 1 a second).
-    min_interval: float = Field(default=0.25, ge=0, le=10)
+    min_interval: Annotated[float, Meta(ge=0, le=10)] = 0.25
 
-    _endpoint = field_validator("endpoint")(classmethod(lambda cls, v: _url(v)))
+    _before = {"endpoint": _url}
 
 
 def _iso_date(v: Any) -> str:
@@ -172,33 +188,33 @@ def _hh_mm(v: Any) -> str:
     raise ValueError(f"{v!r} is not an HH:MM time")
 
 
+# Checked here, at load, so a typo stops every command instead of the first stage that reads
+# the calendar (pipeline.schedule.calendar parses the same values again).
+def _holidays(v: Any) -> list[str]:
+    if not isinstance(v, list):
+        raise ValueError("must be a list of YYYY-MM-DD dates")
+    return [_iso_date(x) for x in v]
+
+
+def _late_open(v: Any) -> dict[str, str]:
+    if not isinstance(v, dict):
+        raise ValueError("must be a mapping of YYYY-MM-DD date to HH:MM opening time")
+    out = {}
+    for k, t in v.items():
+        try:
+            out[_iso_date(k)] = _hh_mm(t)
+        except ValueError as e:
+            raise ValueError(f"{k}: {e}") from None
+    return out
+
+
 class Calendar(_Strict):
     # One-off closures (YYYY-MM-DD) beyond the holidays package's XKRX calendar.
-    extra_holidays: list[str] = Field(default_factory=list)
+    extra_holidays: list[str] = field(default_factory=list)
     # Late opens: date -> "HH:MM" (e.g. the CSAT day opens at 10:00).
-    late_open: dict[str, str] = Field(default_factory=dict)
+    late_open: dict[str, str] = field(default_factory=dict)
 
-    # Checked here, at load, so a typo stops every command instead of the first stage that
-    # reads the calendar (pipeline.schedule.calendar parses the same values again).
-    @field_validator("extra_holidays", mode="before")
-    @classmethod
-    def _holidays(cls, v: Any) -> Any:
-        if not isinstance(v, list):
-            raise ValueError("must be a list of YYYY-MM-DD dates")
-        return [_iso_date(x) for x in v]
-
-    @field_validator("late_open", mode="before")
-    @classmethod
-    def _late_open(cls, v: Any) -> Any:
-        if not isinstance(v, dict):
-            raise ValueError("must be a mapping of YYYY-MM-DD date to HH:MM opening time")
-        out = {}
-        for k, t in v.items():
-            try:
-                out[_iso_date(k)] = _hh_mm(t)
-            except ValueError as e:
-                raise ValueError(f"{k}: {e}") from None
-        return out
+    _before = {"extra_holidays": _holidays, "late_open": _late_open}
 
 
 class Mcp(_Strict):
@@ -209,33 +225,33 @@ class Mcp(_Strict):
 class Settings(_Strict):
     market: Literal["krx", "bybit"] = "krx"
     mode: Literal["paper", "live"] = "paper"
-    capital: float = Field(default=100_000_000, gt=0)
+    capital: Annotated[float, Meta(gt=0)] = 100_000_000
     database: str | None = None
     profile: str | None = None
-    profiles: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    universe: Universe = Field(default_factory=Universe)
-    costs: Costs = Field(default_factory=Costs)
-    risk: Risk = Field(default_factory=Risk)
-    strategy: StrategyConf = Field(default_factory=StrategyConf)
-    telegram: Telegram = Field(default_factory=Telegram)
-    bybit: Bybit = Field(default_factory=Bybit)
-    kiwoom: Kiwoom = Field(default_factory=Kiwoom)
-    calendar: Calendar = Field(default_factory=Calendar)
-    mcp: Mcp = Field(default_factory=Mcp)
+    profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
+    universe: Universe = field(default_factory=Universe)
+    costs: Costs = field(default_factory=Costs)
+    risk: Risk = field(default_factory=Risk)
+    strategy: StrategyConf = field(default_factory=StrategyConf)
+    telegram: Telegram = field(default_factory=Telegram)
+    bybit: Bybit = field(default_factory=Bybit)
+    kiwoom: Kiwoom = field(default_factory=Kiwoom)
+    calendar: Calendar = field(default_factory=Calendar)
+    mcp: Mcp = field(default_factory=Mcp)
 
-    # Not part of the YAML: where the file was, so relative paths resolve against it.
-    model_config = ConfigDict(extra="forbid")
-    config_path: str | None = Field(default=None, exclude=True)
+    # Not part of the YAML (``from_dict`` refuses it there): where the file was, so relative
+    # paths resolve against it.
+    config_path: str | None = None
 
-    @model_validator(mode="after")
-    def _market_defaults(self) -> Settings:
+    def __post_init__(self) -> None:
         if self.costs.sell_tax is None:
-            self.costs.sell_tax = 0.0020 if self.market == "krx" else 0.0
+            tax = 0.0020 if self.market == "krx" else 0.0
+            msgspec.structs.force_setattr(self, "costs", msgspec.structs.replace(self.costs, sell_tax=tax))
         if self.mode == "live" and self.risk.max_order_notional is None:
             # Live money needs a per-order ceiling: a sizing bug must not become a huge order.
-            raise ValueError("risk.max_order_notional: required in live mode (the largest notional "
-                             "one order may have)")
-        return self
+            # (Not a ValueError: msgspec would reword it; _validate adds the file.)
+            raise ConfigError(None, "risk.max_order_notional",
+                              "required in live mode (the largest notional one order may have)")
 
     @property
     def base_dir(self) -> Path:
@@ -253,6 +269,9 @@ class Settings(_Strict):
         return p if p.is_absolute() else self.base_dir / p
 
 
+_NOT_YAML = frozenset({"config_path"})
+
+
 def _merge(base: dict, over: dict) -> dict:
     out = copy.deepcopy(base)
     for k, v in over.items():
@@ -263,22 +282,150 @@ def _merge(base: dict, over: dict) -> dict:
     return out
 
 
-def _first_error(file: Any, err: ValidationError, prefix: str = "") -> ConfigError:
-    e = err.errors()[0]
-    key = ".".join(str(p) for p in e["loc"]) or None
-    if prefix:
-        key = f"{prefix}.{key}" if key else prefix
-    msg = e["msg"]
-    if e["type"] == "extra_forbidden":
-        msg = "unknown key"
-    elif e["type"] == "value_error" and "error" in e.get("ctx", {}):
-        msg = str(e["ctx"]["error"])  # our validators name the bad value themselves
-    elif "input" in e and e["type"] not in ("missing",):
-        msg = f"{msg} (got {e['input']!r})"
-    more = len(err.errors()) - 1
-    if more:
-        msg += f" (and {more} more problem{'s' if more > 1 else ''})"
-    return ConfigError(file, key, msg)
+# --------------------------------------------------------------------------- checking
+
+_Section = TypeVar("_Section", bound=_Strict)
+_SECTIONS: dict[type, dict[str, type[_Strict]]] = {}
+
+
+def _sections(cls: type[_Strict]) -> dict[str, type[_Strict]]:
+    """Field name -> section struct of the fields of ``cls`` that hold one."""
+    if cls not in _SECTIONS:
+        _SECTIONS[cls] = {f.name: f.type for f in msgspec.structs.fields(cls)
+                          if isinstance(f.type, type) and issubclass(f.type, _Strict)}
+    return _SECTIONS[cls]
+
+
+def _prepare(cls: type[_Strict], raw: dict) -> dict:
+    """``raw`` with the ``_before`` of ``cls`` and of its sections applied."""
+    out = dict(raw)
+    for name, before in cls._before.items():
+        if name in out:
+            try:
+                out[name] = before(out[name])
+            except ValueError as e:
+                raise ConfigError(None, name, str(e)) from None
+    for name, sub in _sections(cls).items():
+        if isinstance(out.get(name), dict):
+            try:
+                out[name] = _prepare(sub, out[name])
+            except ConfigError as e:
+                raise ConfigError(None, f"{name}.{e.key}", e.problem) from None
+    return out
+
+
+def _validate(cls: type[_Section], raw: dict, file: Any, prefix: str = "") -> _Section:
+    """``raw`` as a ``cls``, or a ConfigError naming ``file`` and the key (under ``prefix``)."""
+    try:
+        prepared = _prepare(cls, raw)
+        # strict=False: "0.5" for a number and "2025" for a year key, as YAML users may quote.
+        return msgspec.convert(prepared, cls, strict=False)
+    except msgspec.ValidationError as err:
+        key, problem = _explain(cls, prepared, str(err))
+    except ConfigError as err:  # from _prepare or Settings.__post_init__
+        key, problem = err.key, err.problem
+    raise ConfigError(file, ".".join(p for p in (prefix, key) if p) or None, problem)
+
+
+# msgspec's message: "<what> - at `$.risk.max_positions`" (`$.x[0]` a list item, `$.x[...]` a
+# mapping's value, "at `key` in `$.x`" a mapping's key).
+_AT = r"(?s)(.*?)(?: - at (`key` in )?`\$(.*)`)?"
+_BOUNDS = (("ge", "greater than or equal to", lambda v, b: v >= b), ("gt", "greater than", lambda v, b: v > b),
+           ("le", "less than or equal to", lambda v, b: v <= b), ("lt", "less than", lambda v, b: v < b))
+
+
+def _explain(cls: type[_Strict], raw: dict, message: str) -> tuple[str | None, str]:
+    """(key path, problem) of msgspec's first error, the problem worded from the declared type
+    and the value found in ``raw`` ("must be less than or equal to 1 (got 1.5)")."""
+    what, in_key, where = re.fullmatch(_AT, message).groups()
+    where = where or ""
+    segments = [a or b for a, b in re.findall(r"\.([^.\[]+)|\[([^\]]*)\]", where)]
+    try:
+        tp, value, path = cls, raw, []
+        for seg in segments:
+            tp, value, seg = _child(tp, value, seg)
+            path.append(str(seg))
+        unknown = re.match(r"Object contains unknown field `(.+)`", what)
+        if unknown:
+            return ".".join([*path, unknown.group(1)]), "unknown key"
+        if in_key:  # which key msgspec does not say: the first that does not fit
+            key_tp = _unwrap(tp)[0].__args__[0]
+            bad = next(k for k in value if _problem(key_tp, k))
+            return ".".join(path), f"key {_show(bad)} must be {_describe(key_tp)}"
+        return ".".join(path) or None, _problem(tp, value) or what
+    except (LookupError, TypeError, ValueError, AttributeError, StopIteration):  # said as msgspec says it
+        return ".".join(s for s in segments) or None, what
+
+
+def _child(tp: Any, value: Any, seg: str) -> tuple[Any, Any, Any]:
+    """The declared type, the value and the key of ``seg`` inside ``tp`` / ``value``."""
+    tp = _unwrap(tp)[0]
+    if isinstance(tp, type) and issubclass(tp, msgspec.Struct):
+        return typing.get_type_hints(tp, include_extras=True)[seg], value.get(seg), seg
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is list:
+        return args[0], value[int(seg)], int(seg)
+    if origin is dict:
+        if seg == "...":  # msgspec does not say which: the first value that does not fit
+            seg = next(k for k, v in value.items() if _problem(args[1], v))
+        return args[1], value[seg], seg
+    raise LookupError(seg)
+
+
+def _unwrap(tp: Any) -> tuple[Any, list[Meta], bool]:
+    """(type, its constraints, whether null is allowed) of a declared type."""
+    metas: list[Meta] = []
+    nullable = False
+    while True:
+        origin = typing.get_origin(tp)
+        if origin is Annotated:
+            metas += [m for m in tp.__metadata__ if isinstance(m, Meta)]
+            tp = tp.__origin__
+        elif origin in (typing.Union, types.UnionType) and len(args := typing.get_args(tp)) == 2 and type(None) in args:
+            nullable = True
+            tp = args[0] if args[1] is type(None) else args[1]
+        else:
+            return tp, metas, nullable
+
+
+def _problem(tp: Any, value: Any) -> str | None:
+    """What is wrong with ``value`` for the declared type ``tp``, or None if it fits."""
+    try:
+        msgspec.convert(value, tp, strict=False)
+        return None
+    except msgspec.ValidationError:
+        pass
+    base, metas, nullable = _unwrap(tp)
+    got = f" (got {_show(value)})"
+    if typing.get_origin(base) is Literal:
+        options = [repr(a) for a in typing.get_args(base)] + (["null"] if nullable else [])
+        return f"must be {', '.join(options[:-1])} or {options[-1]}{got}"
+    try:
+        v = msgspec.convert(value, base, strict=False)
+    except msgspec.ValidationError:
+        return f"must be {_describe(base)}{' or null' if nullable else ''}{got}"
+    for meta in metas:
+        for attr, words, ok in _BOUNDS:
+            bound = getattr(meta, attr)
+            if bound is not None and not ok(v, bound):
+                return f"must be {words} {bound:g}{got}"
+    return None
+
+
+def _describe(tp: Any) -> str:
+    simple = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}
+    if tp in simple:
+        return simple[tp]
+    origin = typing.get_origin(tp)
+    if origin is list:
+        return "a list"
+    if origin is dict or (isinstance(tp, type) and issubclass(tp, msgspec.Struct)):
+        return "a mapping of keys"
+    return f"a {tp}"
+
+
+def _show(v: Any) -> str:
+    return "null" if v is None else repr(v)  # null as the YAML says it
 
 
 def _check_strategy(file: Any, s: Settings, prefix: str = "") -> None:
@@ -295,11 +442,17 @@ def _check_strategy(file: Any, s: Settings, prefix: str = "") -> None:
         raise ConfigError(file, f"{key}.params", f"refused by strategy {s.strategy.name}: {e}") from None
 
 
+def _refuse_not_yaml(file: Any, raw: dict, prefix: str = "") -> None:
+    if bad := sorted(_NOT_YAML & raw.keys()):
+        raise ConfigError(file, f"{prefix}{bad[0]}", "unknown key")
+
+
 def from_dict(raw: dict[str, Any] | None, file: str | Path | None = None) -> Settings:
     """Validate a raw mapping (as read from YAML) into ``Settings``, applying the profile."""
     if raw is not None and not isinstance(raw, dict):
         raise ConfigError(file, None, "the top level must be a mapping of keys")
     raw = dict(raw or {})
+    _refuse_not_yaml(file, raw)
     profile = raw.get("profile")
     profiles = raw.get("profiles") or {}
     if not isinstance(profiles, dict):
@@ -310,10 +463,9 @@ def from_dict(raw: dict[str, Any] | None, file: str | Path | None = None) -> Set
             raise ConfigError(file, f"profiles.{name}", "must be a mapping of overrides")
         if "profiles" in over or "profile" in over:
             raise ConfigError(file, f"profiles.{name}", "a profile cannot select or define profiles")
-        try:
-            merged = Settings.model_validate(_merge({k: v for k, v in raw.items() if k not in ("profile", "profiles")}, over))
-        except ValidationError as err:
-            raise _first_error(file, err, prefix=f"profiles.{name}") from None
+        _refuse_not_yaml(file, over, f"profiles.{name}.")
+        merged = _validate(Settings, _merge({k: v for k, v in raw.items() if k not in ("profile", "profiles")}, over),
+                           file, prefix=f"profiles.{name}")
         if "strategy" in over:  # else a mistake in the base would be blamed on the profile
             _check_strategy(file, merged, prefix=f"profiles.{name}.")
     effective = raw
@@ -322,18 +474,47 @@ def from_dict(raw: dict[str, Any] | None, file: str | Path | None = None) -> Set
             known = ", ".join(sorted(profiles)) or "none defined"
             raise ConfigError(file, "profile", f"unknown profile {profile!r} (profiles: {known})")
         effective = _merge(raw, profiles[profile])
-    try:
-        s = Settings.model_validate(effective)
-    except ValidationError as err:
-        raise _first_error(file, err) from None
+    s = _validate(Settings, {**effective, "config_path": str(file) if file is not None else None}, file)
     _check_strategy(file, s)
-    s.config_path = str(file) if file is not None else None
     return s
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a key given twice in one mapping (PyYAML silently keeps the last,
-    which would quietly drop a whole section such as a second ``risk:``)."""
+def replace(obj: _Section, **changes: Any) -> _Section:
+    """A copy of ``Settings`` or one of its sections with ``changes``, checked as at load
+    (``ConfigError``): config objects are read-only, so code that needs other settings (a test
+    turning paper into live) makes a copy. Sections may be given as structs or mappings."""
+    raw = {**msgspec.to_builtins(obj), **msgspec.to_builtins(changes)}
+    file = obj.config_path if isinstance(obj, Settings) else None
+    new = _validate(type(obj), raw, file)
+    if isinstance(new, Settings):
+        _check_strategy(file, new)
+    return new
+
+
+def as_dict(obj: _Strict) -> dict[str, Any]:
+    """``Settings`` (or a section) as plain data, as YAML holds it: ``from_dict`` of it gives
+    the same settings (``config_path`` aside)."""
+    d = msgspec.to_builtins(obj)
+    for k in _NOT_YAML:
+        d.pop(k, None)
+    return d
+
+
+def yaml_keys(cls: type[_Strict]) -> list[tuple[str, Any, type[_Strict] | None]]:
+    """``(name, default, section)`` of each YAML key of ``cls``, in order; ``section`` is the
+    struct the key holds, else None (``qtx init`` writes the template from these)."""
+    out = []
+    for f in msgspec.structs.fields(cls):
+        if f.name in _NOT_YAML:
+            continue
+        default = f.default if f.default_factory is msgspec.NODEFAULT else f.default_factory()
+        out.append((f.name, default, _sections(cls).get(f.name)))
+    return out
+
+
+class _UniqueKeys:
+    """A SafeLoader that refuses a key given twice in one mapping (PyYAML silently keeps the
+    last, which would quietly drop a whole section such as a second ``risk:``)."""
 
     def construct_mapping(self, node, deep=False):
         seen: set = set()
@@ -346,19 +527,49 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+class _PyLoader(_UniqueKeys, yaml.SafeLoader):
+    """The pure-Python parser: its messages name the bad character (a tab, say); libyaml's
+    do not, so a config that fails is read again with this one for the message."""
+
+
+# libyaml's parser when PyYAML has it: the pure-Python one takes ~15 ms of CPU for the config
+# `qtx init` writes, libyaml ~0.1 ms.  The values are built by the same SafeConstructor and
+# resolvers (the same results: tests/test_config.py compares them).
+_Loader = type("_Loader", (_UniqueKeys, yaml.CSafeLoader), {}) if hasattr(yaml, "CSafeLoader") else _PyLoader
+
 # YAML 1.1 reads a bare 000660 as the octal number 432 (and 005930 as the decimal 5930): a KRX
 # code would silently become another symbol.  A number written with a leading zero stays text;
 # other integers (and 0, and 0x.. hex) resolve as usual.
 _INT_TAG = "tag:yaml.org,2002:int"
-_UniqueKeyLoader.yaml_implicit_resolvers = {
-    ch: [(tag, rx) for tag, rx in resolvers if tag != _INT_TAG]
-    for ch, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_UniqueKeyLoader.add_implicit_resolver(
-    _INT_TAG,
-    re.compile(r"^(?:[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+)$"),
-    list("-+0123456789"),
-)
+
+
+def _keep_leading_zeros(loader: type) -> None:
+    loader.yaml_implicit_resolvers = {
+        ch: [(tag, rx) for tag, rx in resolvers if tag != _INT_TAG]
+        for ch, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    loader.add_implicit_resolver(
+        _INT_TAG,
+        re.compile(r"^(?:[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+)$"),
+        list("-+0123456789"),
+    )
+
+
+_keep_leading_zeros(_PyLoader)
+if _Loader is not _PyLoader:
+    _keep_leading_zeros(_Loader)
+
+
+def _parse_yaml(text: str) -> Any:
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader
+    except yaml.YAMLError as err:
+        first = err
+    try:
+        yaml.load(text, Loader=_PyLoader)  # noqa: S506 - a SafeLoader
+    except yaml.YAMLError as err:
+        first = err
+    raise first
 
 
 def find_config(explicit: str | Path | None = None) -> Path:
@@ -384,7 +595,7 @@ def load(explicit: str | Path | None = None) -> Settings:
     except OSError as e:
         raise ConfigError(path, None, f"cannot be read: {e.strerror}") from None
     try:
-        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506
+        raw = _parse_yaml(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""

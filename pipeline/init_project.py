@@ -11,12 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel
-from pydantic_core import PydanticUndefined
 
 from db import events
 from db.core import open_db
-from pipeline.config import DEFAULT_CONFIG_NAME, Settings, from_dict, load
+from pipeline.config import DEFAULT_CONFIG_NAME, Settings, as_dict, from_dict, load, yaml_keys
 from pipeline.feeds import sample_market
 
 # key path -> one-line comment
@@ -108,52 +106,41 @@ def config_text(market: str = "krx", overrides: dict[str, Any] | None = None) ->
     defaults, everything else is at its default."""
     lines = [HEADER]
     overrides = {**(overrides or {}), "market": market}
-    for name, field in Settings.model_fields.items():
-        if field.exclude:
-            continue
-        _emit(lines, Settings, name, field, overrides, indent=0, prefix="")
-        if name == "profiles":
-            lines.append(PROFILE_EXAMPLES.rstrip("\n"))
+    _emit(lines, Settings, overrides, indent=0, prefix="")
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _default(field: Any) -> Any:
-    if field.default_factory is not None:
-        return field.default_factory()
-    return None if field.default is PydanticUndefined else field.default
-
-
-def _emit(lines: list[str], model: type[BaseModel], name: str, field: Any, overrides: dict,
-          indent: int, prefix: str) -> None:
-    key = f"{prefix}{name}"
+def _emit(lines: list[str], section: type, overrides: dict, indent: int, prefix: str) -> None:
+    """The lines of every key of ``section`` (``Settings`` or one of its sections)."""
     pad = "  " * indent
-    comment = COMMENTS.get(key) or field.description or ""
-    sub = field.annotation if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel) else None
-    if sub is not None:
-        if indent == 0:
-            lines.append("")
-        lines.append(f"{pad}{name}:" + (f"  # {comment}" if comment else ""))
-        for sub_name, sub_field in sub.model_fields.items():
-            _emit(lines, sub, sub_name, sub_field, overrides, indent + 1, f"{key}.")
-        return
-    value = overrides.get(key, _default(field))
-    text = yaml.safe_dump(value, default_flow_style=True, allow_unicode=True).strip()
-    if text.endswith("\n..."):
-        text = text[: -len("\n...")]
-    text = text.removesuffix("...").strip()
-    lines.append(f"{pad}{name}: {text}" + (f"  # {comment}" if comment else ""))
+    for name, default, sub in yaml_keys(section):
+        key = f"{prefix}{name}"
+        comment = COMMENTS.get(key, "")
+        if sub is not None:
+            if indent == 0:
+                lines.append("")
+            lines.append(f"{pad}{name}:" + (f"  # {comment}" if comment else ""))
+            _emit(lines, sub, overrides, indent + 1, f"{key}.")
+            continue
+        value = overrides.get(key, default)
+        text = yaml.safe_dump(value, default_flow_style=True, allow_unicode=True).strip()
+        if text.endswith("\n..."):
+            text = text[: -len("\n...")]
+        text = text.removesuffix("...").strip()
+        lines.append(f"{pad}{name}: {text}" + (f"  # {comment}" if comment else ""))
+        if key == "profiles":
+            lines.append(PROFILE_EXAMPLES.rstrip("\n"))
 
 
 LIVE_CONFIG_NAME = "qtx-live.yaml"
 
 
-def _flatten(model: type[BaseModel], raw: dict, prefix: str = "") -> dict[str, Any]:
+def _flatten(section: type, raw: dict, prefix: str = "") -> dict[str, Any]:
     """Key path -> value of every setting ``raw`` holds, in the shape ``config_text`` takes."""
     out: dict[str, Any] = {}
-    for name, field in model.model_fields.items():
-        if field.exclude or name not in raw:
+    for name, _, sub in yaml_keys(section):
+        if name not in raw:
             continue
-        sub = field.annotation if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel) else None
         if sub is not None and isinstance(raw[name], dict):
             out.update(_flatten(sub, raw[name], f"{prefix}{name}."))
         else:
@@ -175,7 +162,7 @@ def live_plan(directory: Path, market: str, max_order_notional: float | None) ->
         raw = yaml.safe_load(paper.read_text(encoding="utf-8")) or {}
         if not isinstance(raw, dict) or raw.get("mode", "paper") != "paper":
             raise InitUsage(f"{paper} is not a paper config; use another folder for the live one")
-        overrides = {k: v for k, v in _flatten(Settings, load(paper).model_dump(exclude={"config_path"})).items()
+        overrides = {k: v for k, v in _flatten(Settings, as_dict(load(paper))).items()
                      if k not in ("mode", "database")}
         market = overrides.pop("market", market)
         cfg = directory / LIVE_CONFIG_NAME

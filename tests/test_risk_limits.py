@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from db import trading
+from pipeline.config import replace
 from pipeline.stages.execute import run_execute
 from risk.limits import final_buy_reason
 from tests.test_execute_crash import _world_with_pending
@@ -20,8 +21,8 @@ def test_the_live_notional_cap_binds_in_execute(tmp_path):
     world, db, d = _world_with_pending(tmp_path)
     buys = [s for s in trading.signals_on(db, d, status="pending") if s["side"] == "BUY"]
     smallest = min(b["close"] for b in buys)
-    live = world.settings.model_copy(update={"mode": "live", "risk": world.settings.risk.model_copy(
-        update={"max_order_notional": smallest})})  # below any whole position's value
+    live = replace(world.settings, mode="live",  # a cap below any whole position's value
+                   risk=replace(world.settings.risk, max_order_notional=smallest))
     out = run_execute(db, live, d, broker=_paper_broker(db, world.settings))
     verdicts = {s["symbol"]: s["verdict_reason"] for s in trading.signals_on(db, d) if s["side"] == "BUY"}
     assert out["buys_approved"] == 0
