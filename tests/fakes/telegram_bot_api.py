@@ -251,21 +251,19 @@ class FakeBotAPI(LocalServer):
                 "chat": {"id": int(chat_id), "type": "private"},
                 "from": {"id": BOT_ID, "is_bot": True, "first_name": "qtx"}, **fields}
 
-    @staticmethod
-    def _no_chat() -> tuple[int, dict]:
-        return 400, {"ok": False, "error_code": 400, "description": "Bad Request: chat_id is empty"}
-
-    def _slow(self) -> None:
+    def _refusal(self, p) -> tuple[int, dict] | None:
+        """What a send gets before its content counts: no chat (400), then, after the slow
+        Telegram's ``send_delay``, a flood wait (429); None when it may go on."""
+        if not p.get("chat_id"):
+            return 400, {"ok": False, "error_code": 400, "description": "Bad Request: chat_id is empty"}
         if self.send_delay:
             time.sleep(self.send_delay)
+        return self._flood_check()
 
     def _m_sendMessage(self, p):
-        if not p.get("chat_id"):
-            return self._no_chat()
-        self._slow()
-        flood = self._flood_check()
-        if flood:
-            return flood
+        refused = self._refusal(p)
+        if refused:
+            return refused
         text = p.get("text", "")
         if _utf16_len(text) > MAX_TEXT:
             with self._cond:
@@ -280,12 +278,9 @@ class FakeBotAPI(LocalServer):
         return self._ok(msg)
 
     def _m_sendPhoto(self, p):
-        if not p.get("chat_id"):
-            return self._no_chat()
-        self._slow()
-        flood = self._flood_check()
-        if flood:
-            return flood
+        refused = self._refusal(p)
+        if refused:
+            return refused
         caption = p.get("caption")
         if caption and _utf16_len(caption) > MAX_CAPTION:
             return 400, {"ok": False, "error_code": 400,
