@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from functools import partial
+from operator import attrgetter
 
 import numpy as np
 
@@ -70,6 +71,10 @@ class Held:
     armed_index: int | None = None
     memo: dict = field(default_factory=dict)  # the strategy's own, kept between bars
     _view: PositionView | None = field(default=None, repr=False, compare=False)
+    # The backtest's per-position lookups, made once at the entry rather than every day.
+    col: int = field(default=-1, repr=False, compare=False)          # the symbol's column in market.own
+    closes: np.ndarray | None = field(default=None, repr=False, compare=False)
+    close: float | None = field(default=None, repr=False, compare=False)  # last known close
 
     def view(self) -> PositionView:
         # One view per position, brought up to date: the exit rules ask for it every bar.
@@ -165,22 +170,26 @@ def exit_signals(strategy: Strategy, market: Market, held: Iterable[Held], k: in
     Returns the SELL signals and the positions to arm (with the arming bar number)."""
     sells: list[SellSignal] = []
     arms: list[tuple[Held, int]] = []
-    own_k, col = market.own[k], market.col
-    for h in sorted(held, key=lambda h: h.symbol):
-        if h.symbol in open_sells:
+    own_k, col, bars, rules, exit_ = market.own[k], market.col, market.bars, market.rules, strategy.exit
+    for h in sorted(held, key=_symbol):
+        sym = h.symbol
+        if sym in open_sells:
             continue
-        i = own_k.item(col[h.symbol])
+        i = own_k.item(col[sym])
         if i < 0:
             continue
-        close = market.bars[h.symbol].close
-        dec = strategy.exit(h.view(), close, i, market.rules[h.symbol].lot)
+        close = bars[sym].close
+        dec = exit_(h.view(), close, i, rules[sym].lot)
         if dec is None:
             continue
         if dec.arm:
             arms.append((h, i))
         if dec.qty > 0:
-            sells.append(SellSignal(h.symbol, dec.qty, close.item(i), dec.rule, full=dec.qty >= h.qty))
+            sells.append(SellSignal(sym, dec.qty, close.item(i), dec.rule, full=dec.qty >= h.qty))
     return sells, arms
+
+
+_symbol = attrgetter("symbol")
 
 
 def entry_candidates(market: Market, tables: dict[str, EntryTable], masks: dict[str, np.ndarray],
@@ -234,80 +243,74 @@ def _simulate(market: Market, strategy: Strategy, rp: RiskParams, costs: Costs, 
     ks = [k for k, d in enumerate(dates) if (start is None or d >= start) and (end is None or d <= end)]
     tables = strategy.entries_many([market.bars[s] for s in market.symbols])
     masks = {s: universe.mask(market.bars[s]) for s in market.symbols}
-    # Precomputed per date: which symbols have an entry (keeps the daily loop small).
-    buy_any = np.zeros(market.own.shape, dtype=bool)
-    for s, sym in enumerate(market.symbols):
-        has = market.own[:, s] >= 0
-        idx = market.own[has, s]
-        buy_any[has, s] = tables[sym].buy[idx] & masks[sym][idx]
-    # ... and as lists of symbols, made once for every date rather than day by day, with the
-    # entry's strength (a day with hundreds of candidates vets only its strongest: _vet_top).
-    entry_syms: list[list[str]] = [[] for _ in dates]
-    entry_strength: list[list[float]] = [[] for _ in dates]
-    cols, rows = np.nonzero(buy_any.T)  # by symbol, then date: each symbol's entries in one slice
-    bounds = np.searchsorted(cols, np.arange(len(market.symbols) + 1)).tolist()
-    strengths = np.empty(rows.size)
-    for s, sym in enumerate(market.symbols):
-        a, b = bounds[s], bounds[s + 1]
-        strengths[a:b] = tables[sym].strength[market.own[rows[a:b], s]]
-    by_date = np.lexsort((cols, rows))  # then by date, symbols in order within a date
-    rows, cols, strengths = rows[by_date], cols[by_date], strengths[by_date]
-    for k, s, x in zip(rows.tolist(), cols.tolist(), strengths.tolist(), strict=True):
-        entry_syms[k].append(market.symbols[s])
-        entry_strength[k].append(x)
-    own = market.own
-    col = market.col
+    entry_syms, entry_strength = _entry_lists(market, tables, masks)
+    own, col, bars = market.own, market.col, market.bars
     lots = {s: r.lot for s, r in market.rules.items()}
     progress_every = max(1, len(ks) // 200)  # a progress bar needs no more than a few hundred updates
 
     res = SimResult(capital=capital)
+    trades, equity_rows, verdict_days, counts = res.trades, res.equity, res.verdict_days, res.verdict_counts
     cash = capital
     peak = capital
     prev_equity: float | None = None
-    held: dict[str, Held] = {}
+    held: dict[str, Held] = {}  # in the order of their entries (the guard adds sector values in it)
+    ordered: list[Held] = []    # the same, by symbol: equity adds in that order, exits run in it
     pending: list[PendingOrder] = []
-    last_close = {}  # symbol -> last known close, maintained for held symbols
+    no_sells: frozenset[str] = frozenset()
 
     for n, k in enumerate(ks):
         d = dates[k]
+        own_k = own[k]
         # 1. fills at the open of d
         if pending:
             opens = {}
+            holdings = {}  # of the orders' symbols: the fill model reads no other
             for o in pending:
-                i = own.item(k, col[o.symbol])
+                sym = o.symbol
+                i = own_k.item(col[sym])
                 if i >= 0:
-                    opens[o.symbol] = market.bars[o.symbol].open.item(i)
-            out = fill_at_open(pending, opens, cash, {s: h.qty for s, h in held.items()}, costs)
+                    opens[sym] = bars[sym].open.item(i)
+                h = held.get(sym)
+                if h is not None:
+                    holdings[sym] = h.qty
+            out = fill_at_open(pending, opens, cash, holdings, costs)
             cash = out.cash
+            changed = False
             for f in out.fills:
-                res.trades.append(Trade(d, f.symbol, f.side, f.qty, f.price, f.fee, f.reason))
+                sym = f.symbol
+                trades.append(Trade(d, sym, f.side, f.qty, f.price, f.fee, f.reason))
                 if f.side == "BUY":
-                    held[f.symbol] = Held(f.symbol, f.qty, f.price, d, own.item(k, col[f.symbol]))
+                    c = col[sym]
+                    held[sym] = Held(sym, f.qty, f.price, d, own_k.item(c), col=c, closes=bars[sym].close)
+                    changed = True
                 else:
-                    h = held[f.symbol]
-                    h.qty = on_lot_grid(h.qty - f.qty, lots[f.symbol])
+                    h = held[sym]
+                    h.qty = on_lot_grid(h.qty - f.qty, lots[sym])
                     if not h.qty > 0:
-                        del held[f.symbol]
+                        del held[sym]
+                        changed = True
+            if changed:
+                ordered = sorted(held.values(), key=_symbol)
             for o, why in out.cancelled:
                 res.cancelled.append({"date": d, "symbol": o.symbol, "side": o.side, "qty": o.qty, "reason": why})
             pending = out.waiting
 
-        # 2. valuation at the closes of d
-        for sym in held:
-            i = own.item(k, col[sym])
+        # 2. valuation at the closes of d (the last known close for a symbol without a bar)
+        for h in ordered:
+            i = own_k.item(h.col)
             if i >= 0:
-                last_close[sym] = market.bars[sym].close.item(i)
-            elif sym not in last_close:
-                last_close[sym] = valuation_close(market, sym, k)
-        equity = portfolio_equity(cash, ((held[s].qty, last_close[s]) for s in sorted(held)))
+                h.close = h.closes.item(i)
+            elif h.close is None:
+                h.close = valuation_close(market, h.symbol, k)
+        equity = portfolio_equity(cash, [(h.qty, h.close) for h in ordered])
         state = assess(equity, prev_equity, peak, rp)
 
         # 3. exits
-        open_sells = {o.symbol for o in pending}
+        open_sells = {o.symbol for o in pending} if pending else no_sells
         new_orders: list[PendingOrder] = []
         sells: list[SellSignal] = []
-        if held:
-            sells, arms = exit_signals(strategy, market, held.values(), k, open_sells)
+        if ordered:
+            sells, arms = exit_signals(strategy, market, ordered, k, open_sells)
             for h, i in arms:
                 h.armed_index = i
             for h, _ in arms:
@@ -319,40 +322,40 @@ def _simulate(market: Market, strategy: Strategy, rp: RiskParams, costs: Costs, 
                                                lots[s.symbol]))
 
         # 4. entries and 5. the risk guard
-        if entry_syms[k]:
-            flat = [(sym, x) for sym, x in zip(entry_syms[k], entry_strength[k], strict=True)
+        syms_k = entry_syms[k]
+        if syms_k:
+            flat = [(sym, x) for sym, x in zip(syms_k, entry_strength[k])
                     if sym not in held and sym not in open_sells]
-            flat_syms = [sym for sym, _ in flat]
-            if flat_syms:
-                holdings = [guard.Holding(s, h.qty, last_close[s], market.rule(s).sector) for s, h in held.items()]
-                sales = [guard.Sale(s.symbol, s.qty, s.close, s.full) for s in sells]
-                vet = partial(_vet, market, tables, masks, k, flat_syms, holdings, sales, cash, state, rp, costs)
+            if flat:
+                flat_syms = [sym for sym, _ in flat]
+                book = [(h.symbol, h.qty, h.close) for h in held.values()]
+                vet = partial(_vet, market, tables, masks, k, flat_syms, book, sells, cash, state, rp, costs)
                 # The guard's first checks, for the whole day at once: with buys blocked, or the
                 # book full once today's full SELLs are out, every candidate is rejected for that
                 # one reason (guard.vet's own order), so the verdicts are built only if asked for.
                 held_after = len(held) - sum(1 for s in sells if s.full)
                 if state.buy_blocked or not held_after < rp.max_positions:
-                    res.verdict_days.append((d, vet))
-                    res.verdict_counts["daily_loss_block" if state.buy_blocked else "max_positions"] += len(flat_syms)
+                    verdict_days.append((d, vet))
+                    counts["daily_loss_block" if state.buy_blocked else "max_positions"] += len(flat_syms)
                 else:
                     top = _vet_top(vet, flat, rp.max_positions - held_after)
                     if top is not None:  # the book filled among the strongest: the rest waits
                         verdicts = top
-                        res.verdict_days.append((d, vet))
-                        res.verdict_counts["max_positions"] += len(flat_syms) - len(top)
+                        verdict_days.append((d, vet))
+                        counts["max_positions"] += len(flat_syms) - len(top)
                     else:
                         verdicts = vet()
-                        res.verdict_days.append((d, verdicts))
+                        verdict_days.append((d, verdicts))
                     seq = 0
                     for v in verdicts:
-                        res.verdict_counts[v.reason] += 1
+                        counts[v.reason] += 1
                         if v.approved:
                             seq += 1
                             new_orders.append(PendingOrder(f"{d}-B-{v.symbol}", v.symbol, "BUY", v.qty, seq,
                                                            v.signal_reason, lots[v.symbol]))
 
-        res.equity.append(EquityRow(d, cash, equity, state.drawdown, len(held),
-                                    int(state.buy_blocked), state.size_multiplier))
+        equity_rows.append(EquityRow(d, cash, equity, state.drawdown, len(held),
+                                     int(state.buy_blocked), state.size_multiplier))
         prev_equity, peak = equity, state.peak
         if new_orders:
             pending = pending + new_orders
@@ -364,11 +367,41 @@ def _simulate(market: Market, strategy: Strategy, rp: RiskParams, costs: Costs, 
     return res
 
 
+def _entry_lists(market: Market, tables: dict[str, EntryTable],
+                 masks: dict[str, np.ndarray]) -> tuple[list[list[str]], list[list[float]]]:
+    """Per union date, the symbols with an entry (in symbol order) and their strengths: made
+    once for every date rather than day by day (a crowded day vets only its strongest: _vet_top)."""
+    own, symbols = market.own, market.symbols
+    buy_any = np.zeros(own.shape, dtype=bool)
+    for s, sym in enumerate(symbols):
+        has = own[:, s] >= 0
+        idx = own[has, s]
+        buy_any[has, s] = tables[sym].buy[idx] & masks[sym][idx]
+    cols, rows = np.nonzero(buy_any.T)  # by symbol, then date: each symbol's entries in one slice
+    bounds = np.searchsorted(cols, np.arange(len(symbols) + 1)).tolist()
+    strengths = np.empty(rows.size)
+    for s, sym in enumerate(symbols):
+        a, b = bounds[s], bounds[s + 1]
+        strengths[a:b] = tables[sym].strength[own[rows[a:b], s]]
+    by_date = np.lexsort((cols, rows))  # then by date, symbols in order within a date
+    rows, cols, strengths = rows[by_date], cols[by_date], strengths[by_date]
+    names = [symbols[c] for c in cols.tolist()]
+    xs = strengths.tolist()
+    cuts = np.searchsorted(rows, np.arange(own.shape[0] + 1)).tolist()
+    return ([names[a:b] for a, b in zip(cuts, cuts[1:])], [xs[a:b] for a, b in zip(cuts, cuts[1:])])
+
+
 def _vet(market: Market, tables: dict[str, EntryTable], masks: dict[str, np.ndarray], k: int,
-         flat_syms: list[str], holdings: list[guard.Holding], sales: list[guard.Sale], cash: float,
+         flat_syms: list[str], book: list[tuple[str, float, float]], sells: list[SellSignal], cash: float,
          state, rp: RiskParams, costs: Costs, only: list[str] | None = None) -> list[guard.Verdict]:
     """The risk guard's verdicts on the entries of union date ``k`` (``flat_syms``: the symbols
-    with an entry, neither held nor selling; ``only``: just these of them)."""
+    with an entry, neither held nor selling; ``only``: just these of them).  ``book``: the
+    positions held as (symbol, qty, close at k), in the order of their entries; ``sells``:
+    today's SELL signals.  Kept as plain values, the guard's types built only when vetted (a
+    deferred day may never be)."""
+    rules = market.rules
+    holdings = [guard.Holding(sym, qty, close, rules[sym].sector) for sym, qty, close in book]
+    sales = [guard.Sale(s.symbol, s.qty, s.close, s.full) for s in sells]
     return guard.vet(entry_candidates(market, tables, masks, k, set(), only if only is not None else flat_syms),
                      holdings, sales, cash, state, rp, costs)
 

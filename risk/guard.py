@@ -81,12 +81,20 @@ def _by_rank(a: Candidate, b: Candidate) -> int:
 
 def rank(candidates: Iterable[Candidate]) -> list[Candidate]:
     """Strength descending (ties by the spec's equality), then symbol ascending as text."""
-    out = sorted(candidates, key=lambda c: (-c.strength, c.symbol))
+    out = sorted(candidates, key=_rank_key)
     # Exact ties are already ordered by symbol; only strengths equal within the tolerance
     # but not bit-equal need the tolerant comparison (rare, so the fast path stays fast).
-    if any(a.strength != b.strength and eq(a.strength, b.strength) for a, b in zip(out, out[1:])):
-        out = sorted(out, key=functools.cmp_to_key(_by_rank))
+    prev = None
+    for c in out:
+        x = c.strength
+        if prev is not None and x != prev and eq(x, prev):
+            return sorted(out, key=functools.cmp_to_key(_by_rank))
+        prev = x
     return out
+
+
+def _rank_key(c: Candidate) -> tuple[float, str]:
+    return -c.strength, c.symbol
 
 
 def vet(candidates: Iterable[Candidate], holdings: Iterable[Holding], sales: Iterable[Sale],
@@ -96,24 +104,26 @@ def vet(candidates: Iterable[Candidate], holdings: Iterable[Holding], sales: Ite
     sales = sorted(sales, key=lambda s: s.symbol)
     sold_full = {s.symbol for s in sales if s.full}
     sold_qty = {s.symbol: s.qty for s in sales}
-    holdings = list(holdings)
 
-    held_after = sum(1 for h in holdings if h.symbol not in sold_full)
+    held_after = 0
     proceeds = 0.0
     for s in sales:
         n = s.qty * s.close
         proceeds += n - n * costs.commission - n * costs.sell_tax
     sector_value: dict[tuple[str, str], float] = {}
     for h in holdings:
+        if h.symbol not in sold_full:
+            held_after += 1
         left = h.qty - sold_qty.get(h.symbol, 0.0)
         if left > 0:
-            key = sector_key(h.symbol, h.sector)
+            key = ("sector", h.sector) if h.sector else ("symbol", h.symbol)  # sector_key, inline
             sector_value[key] = sector_value.get(key, 0.0) + left * h.close
 
     verdicts: list[Verdict] = []
     approved_n = 0
     approved_cost = 0.0
     cap = p.sector_cap * state.equity
+    commission = costs.commission
     for i, c in enumerate(ranked, start=1):
         qty = 0.0
         if state.buy_blocked:
@@ -126,18 +136,19 @@ def vet(candidates: Iterable[Candidate], holdings: Iterable[Holding], sales: Ite
         else:
             qty = order_qty(state.equity, p.max_positions, state.size_multiplier, c.close, c.lot)
             notional = qty * c.close
-            cost = qty * c.close * (1 + costs.commission)
-            key = sector_key(c.symbol, c.sector)
+            cost = qty * c.close * (1 + commission)
             if not qty > 0 or not ge(notional, c.min_notional):
                 reason = "min_order"
             elif not cash + proceeds - approved_cost - cost >= 0:  # exact: a comparison with zero
                 reason = "cash"
-            elif not le(sector_value.get(key, 0.0) + notional, cap):
-                reason = "sector_cap"
             else:
-                reason = "approved"
-                approved_n += 1
-                approved_cost += cost
-                sector_value[key] = sector_value.get(key, 0.0) + notional
+                key = ("sector", c.sector) if c.sector else ("symbol", c.symbol)
+                if not le(sector_value.get(key, 0.0) + notional, cap):
+                    reason = "sector_cap"
+                else:
+                    reason = "approved"
+                    approved_n += 1
+                    approved_cost += cost
+                    sector_value[key] = sector_value.get(key, 0.0) + notional
         verdicts.append(Verdict(c.symbol, reason == "approved", reason, qty, i, c.strength, c.close, c.reason))
     return verdicts

@@ -36,33 +36,36 @@ def eq(a: float, b: float) -> bool:
 
 
 # The four orderings inline ``eq`` (they run per held position per bar in a backtest): past the
-# exact comparison, only ``|a - b|`` against the tolerance is left to decide.
+# exact comparison, only ``|a - b|`` against the tolerance is left to decide.  There both are
+# finite (``d < inf``), and ``d <= REL_TOL * max(|a|, |b|)`` is ``d <= REL_TOL * |a| or d <=
+# REL_TOL * |b|`` to the bit (rounding a product by a positive constant keeps the order), without
+# the call to ``max``.
 def gt(a: float, b: float) -> bool:
     if not a > b:
         return False
     d = a - b
-    return not (d < _INF and d <= REL_TOL * max(abs(a), abs(b)))
+    return not (d < _INF and (d <= REL_TOL * abs(a) or d <= REL_TOL * abs(b)))
 
 
 def ge(a: float, b: float) -> bool:
     if a >= b:
         return True
     d = b - a
-    return d < _INF and d <= REL_TOL * max(abs(a), abs(b))
+    return d < _INF and (d <= REL_TOL * abs(a) or d <= REL_TOL * abs(b))
 
 
 def lt(a: float, b: float) -> bool:
     if not a < b:
         return False
     d = b - a
-    return not (d < _INF and d <= REL_TOL * max(abs(a), abs(b)))
+    return not (d < _INF and (d <= REL_TOL * abs(a) or d <= REL_TOL * abs(b)))
 
 
 def le(a: float, b: float) -> bool:
     if a <= b:
         return True
     d = a - b
-    return d < _INF and d <= REL_TOL * max(abs(a), abs(b))
+    return d < _INF and (d <= REL_TOL * abs(a) or d <= REL_TOL * abs(b))
 
 
 # Vectorized forms: NaN (an undefined indicator) compares false, so a rule that needs it fails.
@@ -147,6 +150,8 @@ def floor_to_lot(x: float, lot: float = 1.0) -> float:
     n = math.floor(x / lot + LOT_NUDGE)
     if n <= 0:
         return 0.0
+    if lot == 1.0:  # the common lot: round(n * 1.0, 0) is float(n), without the grid's lookup
+        return float(n)
     return round(n * lot, lot_decimals(lot))
 
 
@@ -158,4 +163,6 @@ def ceil_to_lot(x: float, lot: float = 1.0) -> float:
 
 def on_lot_grid(x: float, lot: float = 1.0) -> float:
     """Snap a quantity already meant to be on the lot grid (removes float residue)."""
+    if lot == 1.0:  # as floor_to_lot: the same float, without the grid's lookup
+        return float(round(x))
     return round(round(x / lot) * lot, lot_decimals(lot))

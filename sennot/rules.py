@@ -101,20 +101,20 @@ def exit_decision(pos: PositionView, close: np.ndarray, i: int, p: SennotParams,
     ``close`` is the symbol's own close series; ``pos.entry_index <= i``.
     """
     c = close.item(i)
-    armed = pos.armed_index is not None
-    if not armed and le(c, pos.entry_price * (1 - p.stop_loss)):
-        return ExitDecision("stop_loss", pos.qty)
-    if armed:
-        peak = trailing_peak(pos, close, i)
-        if pos.memo is not None:  # the running peak, so the next bar need not scan back
-            pos.memo["armed"], pos.memo["i"], pos.memo["peak"] = pos.armed_index, i, peak
-        if le(c, peak * (1 - p.trailing_stop)):
-            return ExitDecision("trailing_stop", pos.qty)
+    if pos.armed_index is None:  # stop_loss, take_profit, time_exit; an armed one trails
+        entry = pos.entry_price
+        if le(c, entry * (1 - p.stop_loss)):
+            return ExitDecision("stop_loss", pos.qty)
+        if ge(c, entry * (1 + p.take_profit)):
+            return ExitDecision("take_profit", floor_to_lot(pos.qty * p.take_profit_fraction, lot), arm=True)
+        if i - pos.entry_index >= p.time_exit_bars:
+            return ExitDecision("time_exit", pos.qty)
         return None
-    if ge(c, pos.entry_price * (1 + p.take_profit)):
-        return ExitDecision("take_profit", floor_to_lot(pos.qty * p.take_profit_fraction, lot), arm=True)
-    if i - pos.entry_index >= p.time_exit_bars:
-        return ExitDecision("time_exit", pos.qty)
+    peak = trailing_peak(pos, close, i)
+    if pos.memo is not None:  # the running peak, so the next bar need not scan back
+        pos.memo["armed"], pos.memo["i"], pos.memo["peak"] = pos.armed_index, i, peak
+    if le(c, peak * (1 - p.trailing_stop)):
+        return ExitDecision("trailing_stop", pos.qty)
     return None
 
 

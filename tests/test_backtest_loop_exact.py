@@ -1,0 +1,73 @@
+"""The backtest loop's shortcuts (issue 14) must decide exactly as the general code: the lot-1
+paths of the lot arithmetic, RiskState's own __init__, and the fill model reading holdings only
+of the orders' symbols (the engine passes no others)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+
+import pytest
+
+from brokers.fill_model import PendingOrder, fill_at_open
+from risk.portfolio import RiskState
+from sennot.costs import Costs
+from sennot.numeric import LOT_NUDGE, floor_to_lot, lot_decimals, on_lot_grid
+
+
+def _floor_general(x: float, lot: float) -> float:
+    if not x > 0:
+        return 0.0
+    n = math.floor(x / lot + LOT_NUDGE)
+    return 0.0 if n <= 0 else round(n * lot, lot_decimals(lot))
+
+
+def _grid_general(x: float, lot: float) -> float:
+    return round(round(x / lot) * lot, lot_decimals(lot))
+
+
+def _values() -> list[float]:
+    rnd = random.Random(7)
+    near = [float(i) + d for i in range(-40, 40) for d in (-0.5, -1e-9, -1e-12, 0.0, 1e-12, 1e-9, 0.5, 0.4999999)]
+    return ([rnd.uniform(-1e7, 1e7) for _ in range(20_000)] + [rnd.uniform(0, 20) for _ in range(20_000)] + near
+            + [0.0, -0.0, 5e-324, 2.0 ** 53 + 2, 2.0 ** 60, 1e300, -1e300])
+
+
+def _same(a: float, b: float) -> bool:
+    return a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
+
+
+def test_lot_one_paths_give_the_general_formula_to_the_bit():
+    bad = [x for x in _values() if not _same(floor_to_lot(x, 1.0), _floor_general(x, 1.0))
+           or not _same(on_lot_grid(x, 1.0), _grid_general(x, 1.0))]
+    assert not bad, bad[:5]
+    # the checker sees a difference where there is one
+    assert not _same(on_lot_grid(-0.4, 1.0), -0.0)
+
+
+def test_other_lots_still_take_the_grid():
+    assert floor_to_lot(0.30000000000000004, 0.1) == 0.3 and on_lot_grid(0.1 + 0.2, 0.1) == 0.3
+    assert floor_to_lot(17.9, 5.0) == 15.0
+
+
+def test_risk_state_is_still_a_frozen_value():
+    a = RiskState(100.0, 110.0, -0.01, -0.09, False, 1.0)
+    assert a == RiskState(100.0, 110.0, -0.01, -0.09, False, 1.0) and hash(a) == hash(RiskState(100.0, 110.0, -0.01, -0.09, False, 1.0))
+    assert a != dataclasses.replace(a, buy_blocked=True)
+    assert dataclasses.asdict(a) == {"equity": 100.0, "peak": 110.0, "daily_return": -0.01, "drawdown": -0.09,
+                                     "buy_blocked": False, "size_multiplier": 1.0}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        a.equity = 1.0  # type: ignore[misc]
+
+
+def test_the_fill_model_needs_holdings_only_of_the_orders_symbols():
+    orders = [PendingOrder("s-A", "A", "SELL", 3.0), PendingOrder("b-C", "C", "BUY", 5.0, 1),
+              PendingOrder("s-D", "D", "SELL", 2.0)]
+    opens = {"A": 100.0, "C": 50.0}
+    every = {"A": 3.0, "B": 9.0, "D": 2.0, "E": 1.0}
+    full = fill_at_open(orders, opens, 10_000.0, every, Costs())
+    only = fill_at_open(orders, opens, 10_000.0, {s: every[s] for s in ("A", "C", "D") if s in every}, Costs())
+    assert full == only and full.fills and full.waiting
+    # and the checker notices a missing holding: without A's, its SELL has nothing to sell
+    assert fill_at_open(orders, opens, 10_000.0, {"D": 2.0}, Costs()) != full
