@@ -16,7 +16,6 @@ Nothing here imports the rest of qtx.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Literal, Protocol, runtime_checkable
@@ -260,6 +259,8 @@ def client_order_id(date: str, side: str, symbol: str, prefix: str = "qtx") -> s
     sym = _ID_OK.sub("_", symbol)
     cid = f"{prefix}-{ymd}-{side[0].upper()}-{sym}"
     if len(cid) > 36:
+        import hashlib  # only for a long symbol: loading OpenSSL cost every stage 6 ms of CPU
+
         digest = hashlib.sha1(cid.encode()).hexdigest()[:8]
         cid = f"{prefix}-{ymd}-{side[0].upper()}-{sym[: 36 - len(prefix) - 13 - 9]}-{digest}"
     return cid[:36]

@@ -9,6 +9,7 @@ was loaded.  A module named here costs a scheduled run CPU it does not need:
 - importlib.metadata: 0.05 s; only a strategy plugin or the holidays version check asked it.
 - click: typer carries its own; the standalone one was a second copy.
 - brokers.base: status only catches the brokers' errors (brokers.errors).
+- hashlib (OpenSSL, 6 ms): only a client order id for a long symbol needs a digest.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ with open(os.environ["PROBE_OUT"], "w") as f:
 """
 
 NOT_FOR_JSON = ("rich", "pydantic", "typer._adapters", "importlib.metadata", "click", "pandas",
-                "holidays", "matplotlib")
+                "holidays", "matplotlib", "hashlib")
 
 
 def _run(args, tmp_path: Path, env: dict[str, str]) -> tuple[dict, str]:
