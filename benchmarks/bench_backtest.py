@@ -20,7 +20,7 @@ import json, sys, time
 t0 = time.process_time()
 from db import open_db
 from db import market as market_db
-from pipeline.stages import backtest as bt
+from pipeline import history
 from pipeline.config import load
 from pipeline.engine import simulate
 from pipeline.market import from_columns
@@ -29,8 +29,8 @@ from risk.params import from_settings
 t = {"imports": time.process_time() - t0}
 s = load(sys.argv[1]); db = open_db(s.db_path, market=s.market, mode=s.mode)
 c = time.process_time(); cols = market_db.bar_columns(db); t["read bars"] = time.process_time() - c
-c = time.process_time(); m = from_columns(cols, bt.instrument_rules(db)); t["market build"] = time.process_time() - c
-st = bt.strategy_of(s); rp, costs = from_settings(s)
+c = time.process_time(); m = from_columns(cols, history.instrument_rules(db)); t["market build"] = time.process_time() - c
+st = history.strategy_of(s); rp, costs = from_settings(s)
 c = time.process_time(); st.entries_many([m.bars[x] for x in m.symbols]); t["entry tables"] = time.process_time() - c
 c = time.process_time(); res = simulate(m, st, rp, costs, s.capital); sim = time.process_time() - c
 t["decision loop"] = max(sim - t["entry tables"], 0.0)

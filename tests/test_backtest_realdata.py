@@ -11,7 +11,7 @@ import pytest
 
 from db import open_db
 from pipeline.engine import simulate
-from pipeline.stages.backtest import load_market
+from pipeline.history import load_market
 from risk.params import RiskParams
 from sennot import create
 from sennot.costs import Costs

@@ -19,7 +19,7 @@ from db import market as market_db
 from db.core import connect
 from db.schema import MIGRATIONS, migrate
 from pipeline.config import from_dict
-from pipeline.stages.backtest import load_market, load_recent_market
+from pipeline.history import load_market, load_recent_market
 from pipeline.stages.collect import collect
 
 

@@ -15,8 +15,8 @@ from db import DB, readside
 from db import bars as bars_db
 from pipeline.config import Settings
 from pipeline.engine import UniverseFilter
+from pipeline.history import load_recent_market, strategy_of
 from pipeline.read.positions_view import positions as positions_view
-from pipeline.stages.backtest import load_recent_market, strategy_of
 from sennot.numeric import same_qty
 from sennot.strategy import Strategy
 

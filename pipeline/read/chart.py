@@ -127,8 +127,8 @@ def equity_chart(db: Any, settings: Any, dates: Sequence[str], equity: Sequence[
                  drawdown: Sequence[float], path: str | Path, title: str) -> None:
     """The chart of an equity series over the stored market: the currency and capital of the
     workspace, the universe's buy-and-hold over the same dates, the strategy's warm-up shaded."""
+    from pipeline.history import load_market, strategy_of
     from pipeline.read.money import currency_of
-    from pipeline.stages.backtest import load_market, strategy_of
 
     market = load_market(db, dates[-1] if dates else None)
     closes = market_closes(market)

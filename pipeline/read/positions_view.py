@@ -6,7 +6,7 @@ from db import DB, readside, trading
 from db import bars as bars_db
 from pipeline.config import Settings
 from pipeline.engine import held_on
-from pipeline.stages.backtest import strategy_of
+from pipeline.history import strategy_of
 from sennot.strategy import Strategy
 from sennot.types import SymbolBars
 

@@ -17,33 +17,12 @@ from db import market as market_db
 from pipeline.config import Settings
 from pipeline.engine import SimResult, simulate
 from pipeline.feeds.corporate_actions import universe_filter
-from pipeline.market import InstrumentRules, Market, from_columns
+from pipeline.history import load_market, strategy_of
 from pipeline.read.metrics import summary
 from risk.params import from_settings
-from sennot import create
 
 TRADE_COLUMNS = ["date", "symbol", "side", "qty", "price", "fee", "reason"]
 EQUITY_COLUMNS = ["date", "cash", "equity", "drawdown", "positions", "buy_blocked", "size_multiplier"]
-
-
-def instrument_rules(db: DB) -> dict[str, InstrumentRules]:
-    return {r["symbol"]: InstrumentRules(float(r["lot"] or 1.0), float(r["min_notional"] or 0.0), r["sector"])
-            for r in market_db.instrument_rows(db)}
-
-
-def load_market(db: DB, end: str | None = None) -> Market:
-    return from_columns(market_db.bar_columns(db, end=end), instrument_rules(db))
-
-
-def load_recent_market(db: DB, end: str, bars_per_symbol: int, keep_since: str | None = None) -> Market:
-    """The market a daily stage needs at ``end``: each symbol's last ``bars_per_symbol`` bars
-    (indicators use a symbol's own bars only, so values at ``end`` equal a full-history run)
-    plus everything since ``keep_since`` (the oldest open position's entry)."""
-    return from_columns(market_db.recent_bar_columns(db, end, bars_per_symbol, keep_since), instrument_rules(db))
-
-
-def strategy_of(settings: Settings):
-    return create(settings.strategy.name, settings.strategy.params)
 
 
 def run(db: DB, settings: Settings, start: str | None = None, end: str | None = None,

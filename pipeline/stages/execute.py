@@ -37,7 +37,7 @@ from pipeline.brokers_factory import make_broker
 from pipeline.config import Settings
 from pipeline.engine import valuation_close
 from pipeline.faults import checkpoint
-from pipeline.stages.backtest import load_recent_market
+from pipeline.history import load_recent_market
 from pipeline.stages.sync import apply_order_state, sync
 from risk import guard
 from risk.limits import final_buy_reason

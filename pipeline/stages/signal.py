@@ -23,8 +23,8 @@ from pipeline.engine import (
     valuation_close,
 )
 from pipeline.feeds import corporate_actions
+from pipeline.history import load_recent_market, strategy_of
 from pipeline.schedule.calendar import sessions
-from pipeline.stages.backtest import load_recent_market, strategy_of
 from pipeline.stages.sync import advance_market, sync
 from risk.params import from_settings
 from risk.portfolio import assess
