@@ -82,8 +82,9 @@ class Held:
         if v is None:
             v = self._view = PositionView(self.symbol, self.qty, self.entry_price, self.entry_index,
                                           self.armed_index, self.memo)
-        else:
-            v.qty, v.armed_index = self.qty, self.armed_index
+        elif v.qty != self.qty or v.armed_index != self.armed_index:
+            # changed: what the strategy found quiet for the position as it was no longer holds
+            v.qty, v.armed_index, v.quiet_until = self.qty, self.armed_index, None
         return v
 
 
@@ -178,8 +179,11 @@ def exit_signals(strategy: Strategy, market: Market, held: Iterable[Held], k: in
         i = own_k.item(col[sym])
         if i < 0:
             continue
+        v = h.view()
+        if v.quiet_until is not None and i < v.quiet_until:  # the strategy found no exit before then
+            continue
         close = bars[sym].close
-        dec = exit_(h.view(), close, i, rules[sym].lot)
+        dec = exit_(v, close, i, rules[sym].lot)
         if dec is None:
             continue
         if dec.arm:

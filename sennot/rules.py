@@ -98,23 +98,50 @@ def exit_decision(pos: PositionView, close: np.ndarray, i: int, p: SennotParams,
                   lot: float = 1.0) -> ExitDecision | None:
     """The first exit rule that holds at bar ``i`` of the symbol, or None.
 
-    ``close`` is the symbol's own close series; ``pos.entry_index <= i``.
-    """
+    ``close`` is the symbol's own close series; ``pos.entry_index <= i``.  With None, sets
+    ``pos.quiet_until``: the next bar where a rule holds for the position as it is, found by the
+    same tests on the bars ``close`` has after ``i`` (a live run has none: the next bar)."""
     c = close.item(i)
     if pos.armed_index is None:  # stop_loss, take_profit, time_exit; an armed one trails
         entry = pos.entry_price
-        if le(c, entry * (1 - p.stop_loss)):
+        stop, take = entry * (1 - p.stop_loss), entry * (1 + p.take_profit)
+        if le(c, stop):
             return ExitDecision("stop_loss", pos.qty)
-        if ge(c, entry * (1 + p.take_profit)):
+        if ge(c, take):
             return ExitDecision("take_profit", floor_to_lot(pos.qty * p.take_profit_fraction, lot), arm=True)
-        if i - pos.entry_index >= p.time_exit_bars:
+        timed = pos.entry_index + p.time_exit_bars  # the bar of the time exit
+        if i >= timed:
             return ExitDecision("time_exit", pos.qty)
+        j = i + 1
+        for c in close[j:timed].tolist():  # at most time_exit_bars of them
+            if le(c, stop) or ge(c, take):
+                break
+            j += 1
+        pos.quiet_until = j
         return None
     peak = trailing_peak(pos, close, i)
     if pos.memo is not None:  # the running peak, so the next bar need not scan back
         pos.memo["armed"], pos.memo["i"], pos.memo["peak"] = pos.armed_index, i, peak
-    if le(c, peak * (1 - p.trailing_stop)):
+    keep = 1 - p.trailing_stop
+    if le(c, peak * keep):
         return ExitDecision("trailing_stop", pos.qty)
+    j, end, step = i + 1, len(close), 16
+    while j < end:  # in growing chunks: a trail may last a few bars or years
+        for c in close[j:j + step].tolist():
+            peak = max(peak, c)  # as the memo keeps it, bar after bar
+            if le(c, peak * keep):
+                break
+            j += 1
+        else:
+            step *= 2
+            continue
+        break
+    # A caller that skips to bar j finds the memo ending before the bar before it, and the peak
+    # is scanned from the arming bar: the same number unless a close is NaN (np.max keeps it,
+    # max() may not), so with one the bars are not skipped.
+    if j > i + 1 and np.isnan(close[pos.armed_index:j + 1]).any():
+        j = i + 1
+    pos.quiet_until = j
     return None
 
 

@@ -67,6 +67,11 @@ class PositionView:
     # The strategy's own scratch for this position, kept between bars by a caller that calls
     # ``exit`` bar after bar (the backtest loop); None or empty: everything from the bars.
     memo: dict | None = None
+    # Set by the strategy when ``exit`` returns None: no exit holds for this position, as it is
+    # (qty, arming), at the bars after this one and before ``quiet_until``, so a caller that
+    # keeps the view may skip them; None: call at the next bar.  The caller clears it when the
+    # position changes.
+    quiet_until: int | None = None
 
 
 @dataclass(slots=True)

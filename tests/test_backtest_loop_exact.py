@@ -71,3 +71,76 @@ def test_the_fill_model_needs_holdings_only_of_the_orders_symbols():
     assert full == only and full.fills and full.waiting
     # and the checker notices a missing holding: without A's, its SELL has nothing to sell
     assert fill_at_open(orders, opens, 10_000.0, {"D": 2.0}, Costs()) != full
+
+
+# --------------------------------------------------------------------------- quiet bars of an exit
+
+def _walk(strategy, closes, entry_index: int, entry: float, honor_quiet: bool, qty: float = 10.0,
+          skipped: list | None = None):
+    """Drive one position bar after bar as the backtest does (arming on take_profit, a view and a
+    memo kept), returning every decision made: (bar, rule, qty) with None for a bar decided quiet."""
+    from sennot.types import PositionView
+
+    view = PositionView("X", qty, entry, entry_index, None, {})
+    out = []
+    for i in range(entry_index, len(closes)):
+        if honor_quiet and view.quiet_until is not None and i < view.quiet_until:
+            out.append((i, None, None))
+            if skipped is not None:
+                skipped.append(i)
+            continue
+        d = strategy.exit(view, closes, i, 1.0)
+        out.append((i, None, None) if d is None else (i, d.rule, d.qty))
+        if d is not None and d.arm:
+            view.armed_index, view.quiet_until = i, None
+            view.qty -= d.qty
+        elif d is not None:
+            break
+    return out
+
+
+def test_skipping_the_quiet_bars_decides_as_every_bar():
+    import numpy as np
+
+    from sennot import create
+
+    st = create()
+    rng = np.random.default_rng(11)
+    skipped: list = []
+    for trial in range(400):
+        n = int(rng.integers(5, 120))
+        steps = rng.normal(0.002, 0.02, n)
+        closes = np.round(100 * np.exp(np.cumsum(steps)), 2)
+        if trial % 5 == 0:  # exact boundaries: a close at the stop, the target, the trail
+            closes[rng.integers(0, n)] = closes[0] * 0.96
+            closes[rng.integers(0, n)] = closes[0] * 1.07
+        if trial % 7 == 0:  # an undefined close
+            closes[rng.integers(0, n)] = np.nan
+        e = int(rng.integers(0, n))
+        full = _walk(st, closes, e, float(closes[e]), honor_quiet=False)
+        fast = _walk(st, closes, e, float(closes[e]), honor_quiet=True, skipped=skipped)
+        assert fast == full, (trial, closes.tolist(), e)
+    assert len(skipped) > 1000  # the shortcut is taken
+
+
+def test_the_walk_sees_a_wrong_quiet_bar():
+    """The checker above fails when the strategy claims quiet bars that are not."""
+    import numpy as np
+
+    from sennot import create
+
+    st = create()
+    closes = np.array([100.0, 101, 102, 95, 96, 97, 98, 99, 100, 101, 102, 103])
+    real = st.exit
+
+    def lying(pos, close, i, lot=1.0):
+        d = real(pos, close, i, lot)
+        if d is None:
+            pos.quiet_until = len(close)
+        return d
+
+    st.exit = lying
+    try:
+        assert _walk(st, closes, 0, 100.0, True) != _walk(st, closes, 0, 100.0, False)
+    finally:
+        st.exit = real
