@@ -179,8 +179,10 @@ def exit_signals(strategy: Strategy, market: Market, held: Iterable[Held], k: in
         i = own_k.item(col[sym])
         if i < 0:
             continue
-        v = h.view()
-        if v.quiet_until is not None and i < v.quiet_until:  # the strategy found no exit before then
+        v = h._view
+        if v is None or v.qty != h.qty or v.armed_index != h.armed_index:
+            v = h.view()  # new or brought up to date: nothing found quiet yet
+        elif v.quiet_until is not None and i < v.quiet_until:  # the strategy found no exit before then
             continue
         close = bars[sym].close
         dec = exit_(v, close, i, rules[sym].lot)

@@ -68,6 +68,25 @@ def le(a: float, b: float) -> bool:
     return d < _INF and (d <= REL_TOL * abs(a) or d <= REL_TOL * abs(b))
 
 
+# Bounds past which an ordering needs no tolerance arithmetic, for a caller that compares many
+# numbers with one ``b`` (an exit level over the bars of a position).  For a positive normal
+# ``b`` and ``a > b * (1 + 4e-9)``: ``a - b > ~4e-9 * a``, so ``|a - b|`` is past
+# ``1e-9 * max(|a|, |b|)`` by far more than any rounding of those three operations; likewise
+# below (where ``a < -b`` makes ``b - a > |a|``).  Otherwise a bound no number passes, so the
+# caller asks the ordering itself.
+_BAND = 4 * REL_TOL
+
+
+def above(b: float) -> float:
+    """A number ``t`` such that ``a > t`` implies ``gt(a, b)`` (``inf`` when there is none)."""
+    return b * (1 + _BAND) if 1e-300 < b < 1e300 else _INF
+
+
+def below(b: float) -> float:
+    """A number ``t`` such that ``a < t`` implies ``lt(a, b)`` (``-inf`` when there is none)."""
+    return b * (1 - _BAND) if 1e-300 < b < 1e300 else -_INF
+
+
 # Vectorized forms: NaN (an undefined indicator) compares false, so a rule that needs it fails.
 # Past ``a - b`` and the tolerance, ``a > b and not eq`` is ``a - b > tol`` (a - b > 0 exactly
 # when a > b) and ``a > b or eq`` is ``b - a <= tol``: one comparison instead of three arrays of

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sennot import indicators as ind
-from sennot.numeric import floor_to_lot, ge, le, v_ge, v_gt, v_le
+from sennot.numeric import above, below, floor_to_lot, ge, le, v_ge, v_gt, v_le
 from sennot.params import SennotParams
 from sennot.types import EntryTable, ExitDecision, PositionView, SymbolBars
 
@@ -113,8 +113,9 @@ def exit_decision(pos: PositionView, close: np.ndarray, i: int, p: SennotParams,
         if i >= timed:
             return ExitDecision("time_exit", pos.qty)
         j = i + 1
+        clear_of_stop, clear_of_take = above(stop), below(take)
         for c in close[j:timed].tolist():  # at most time_exit_bars of them
-            if le(c, stop) or ge(c, take):
+            if not clear_of_stop < c < clear_of_take and (le(c, stop) or ge(c, take)):
                 break
             j += 1
         pos.quiet_until = j
@@ -126,10 +127,13 @@ def exit_decision(pos: PositionView, close: np.ndarray, i: int, p: SennotParams,
     if le(c, peak * keep):
         return ExitDecision("trailing_stop", pos.qty)
     j, end, step = i + 1, len(close), 16
+    clear = above(peak * keep)
     while j < end:  # in growing chunks: a trail may last a few bars or years
         for c in close[j:j + step].tolist():
-            peak = max(peak, c)  # as the memo keeps it, bar after bar
-            if le(c, peak * keep):
+            if c > peak:  # max(peak, c), as the memo keeps it bar after bar
+                peak = c
+                clear = above(peak * keep)
+            if not c > clear and le(c, peak * keep):
                 break
             j += 1
         else:

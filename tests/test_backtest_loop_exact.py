@@ -144,3 +144,34 @@ def test_the_walk_sees_a_wrong_quiet_bar():
         assert _walk(st, closes, 0, 100.0, True) != _walk(st, closes, 0, 100.0, False)
     finally:
         st.exit = real
+
+
+def test_past_the_bounds_the_orderings_hold_without_asking():
+    import numpy as np
+
+    from sennot.numeric import above, below, gt, lt
+
+    rng = np.random.default_rng(3)
+    bs = np.concatenate([rng.uniform(1e-3, 1e6, 3000), 10.0 ** rng.uniform(-299, 299, 3000),
+                         [1e-300, 2e-300, 1e300, 9.9e299, 5e-324, 0.0, -0.0, -5.0, np.inf, -np.inf, np.nan, 96.0]])
+    checked = 0
+    for b in bs.tolist():
+        hi, lo = above(b), below(b)
+        steps = [0, 1, 2, 3, 10, 1000]
+        near_hi = [hi] + [float(np.nextafter(hi, np.inf if k % 2 else -np.inf)) for k in steps] if np.isfinite(hi) else []
+        near_lo = [lo] + [float(np.nextafter(lo, np.inf if k % 2 else -np.inf)) for k in steps] if np.isfinite(lo) else []
+        tol = [b * (1 + f) for f in (1e-9, 2e-9, 3e-9, 3.99e-9, 4e-9, 4.01e-9, 5e-9, -1e-9, -3.99e-9, -4e-9, -4.01e-9, -5e-9)]
+        for a in near_hi + near_lo + tol + [np.inf, -np.inf, np.nan, -b, 2 * b, b / 2, 0.0]:
+            if a > hi:
+                assert gt(a, b), (a, b)
+                checked += 1
+            if a < lo:
+                assert lt(a, b), (a, b)
+                checked += 1
+    assert checked > 20_000
+    # no bound for a level that is not a positive normal number: every comparison is asked
+    assert above(0.0) == above(-1.0) == above(float("nan")) == float("inf")
+    assert below(0.0) == below(float("inf")) == float("-inf")
+    # the check would catch a bound inside the tolerance band: past b * (1 + 0.5e-9), not greater
+    b, a = 100.0, 100.0 * (1 + 0.9e-9)
+    assert a > b * (1 + 0.5e-9) and not gt(a, b)
