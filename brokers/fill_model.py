@@ -50,10 +50,24 @@ class FillOutcome:
 
 
 def fill_sequence(orders: Iterable[PendingOrder]) -> list[PendingOrder]:
-    orders = list(orders)
-    sells = sorted((o for o in orders if o.side == "SELL"), key=lambda o: (not o.waited, o.symbol))
-    buys = sorted((o for o in orders if o.side == "BUY"), key=lambda o: o.seq)
+    sells: list[PendingOrder] = []
+    buys: list[PendingOrder] = []
+    for o in orders:  # one pass (a backtest asks this every day an order is open)
+        if o.side == "SELL":
+            sells.append(o)
+        elif o.side == "BUY":
+            buys.append(o)
+    sells.sort(key=_sell_rank)
+    buys.sort(key=_buy_rank)
     return sells + buys
+
+
+def _sell_rank(o: PendingOrder) -> tuple[bool, str]:
+    return not o.waited, o.symbol
+
+
+def _buy_rank(o: PendingOrder) -> int:
+    return o.seq
 
 
 def buy_fill_price(open_: float, costs: Costs) -> float:
