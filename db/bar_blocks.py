@@ -57,12 +57,19 @@ def date_texts(days: np.ndarray) -> np.ndarray:
     return out.view("S10").reshape(-1).astype("U10")
 
 
+def _date_text(day: int) -> str:
+    """One ``YYYYMMDD`` as ``YYYY-MM-DD`` (``date_texts`` for a few: no array work)."""
+    return f"{day // 10_000:04d}-{day // 100 % 100:02d}-{day % 100:02d}"
+
+
 _MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
 
 
 def real_days(days: np.ndarray) -> np.ndarray:
     """Which ``YYYYMMDD`` integers are real calendar dates (years 1-9999), vectorized."""
     d = np.asarray(days, dtype=np.int64)
+    if d.size and 0 <= d.min() and d.max() < 2**31:  # int32 division: a third of int64's cost
+        d = d.astype(np.int32)
     year, month, day = d // 10_000, d // 100 % 100, d % 100
     leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
     month_days = _MONTH_DAYS[np.clip(month, 0, 12)] + ((month == 2) & leap)
@@ -123,7 +130,7 @@ def write_block(conn: sqlite3.Connection, symbol: str, year: int, cols: np.ndarr
         conn.execute("DELETE FROM bar_blocks WHERE symbol = ? AND year = ?", (symbol, year))
         conn.execute("DELETE FROM bar_block_data WHERE symbol = ? AND year = ?", (symbol, year))
         return
-    first, last = date_texts(cols[DAY, [0, -1]]).tolist()
+    first, last = (_date_text(int(d)) for d in cols[DAY, [0, -1]])
     conn.execute(
         "INSERT INTO bar_blocks(symbol, year, stale, n, first_date, last_date, source) "
         "VALUES (?, ?, 0, ?, ?, ?, ?) ON CONFLICT(symbol, year) DO UPDATE SET stale = 0, "
@@ -163,12 +170,14 @@ def stored_blocks(conn: sqlite3.Connection, symbol: str,
                   years: Iterable[int]) -> dict[int, tuple[np.ndarray, str | None]]:
     """``year -> (columns, source)`` of the symbol's blocks for ``years`` (stale ones rebuilt
     first: the caller is about to write them); a year without bars has empty columns."""
+    years = list(years)
+    found = {r[0]: r[1:] for r in conn.execute(  # one query for all the years
+        "SELECT b.year, b.stale, b.source, d.data FROM bar_blocks b LEFT JOIN bar_block_data d "
+        f"ON d.symbol = b.symbol AND d.year = b.year WHERE b.symbol = ? AND b.year IN ({','.join('?' * len(years))})",
+        (symbol, *years))} if years else {}
     out = {}
     for year in years:
-        row = conn.execute(
-            "SELECT b.stale, b.source, d.data FROM bar_blocks b LEFT JOIN bar_block_data d "
-            "ON d.symbol = b.symbol AND d.year = b.year WHERE b.symbol = ? AND b.year = ?",
-            (symbol, year)).fetchone()
+        row = found.get(year)
         if row is None:
             out[year] = (empty(), None)
         elif row[0] or row[2] is None:

@@ -51,6 +51,8 @@ GENERAL = [
     GOOD + "2024-01-04,-,115,108,112,900\n",              # a dash for missing
     GOOD + "1601-01-04,110,115,108,112,900\n",            # a date pandas cannot hold
     GOOD + "2024-02-30,110,115,108,112,900\n",            # no such day
+    GOOD + "2024-01-4,110,115,108,112,900\n2024-01-055,110,115,108,112,900\n",  # 9 and 11 characters
+    GOOD + "2024-01-04,110,115,108,112,900,7\n2024-01-05,110,115,108,112\n",    # ragged, as many fields
     "date,open,high,low,close,volume,name\n2024-01-02,100,110,90,105,1000,Samsung\n",
 ]
 
