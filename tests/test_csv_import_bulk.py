@@ -187,3 +187,29 @@ def test_a_bulk_import_killed_anywhere_leaves_the_database_as_it_was(tmp_path, q
         assert "bars_date" in str(plan)
     finally:
         db.close()
+
+
+def test_the_next_days_import_into_a_full_database_is_no_bulk(tmp_path, qtx_db, qtx_settings, monkeypatch):
+    """Files whose early lines are short and late ones long (prices that grew): the plan counts
+    their lines, so one new day per file is no bulk import."""
+    days = np.arange(np.datetime64("1990-01-01"), np.datetime64("2024-12-31"))
+    days = days[np.is_busday(days)][-6_001:].astype(str).tolist()
+    src = tmp_path / "csv"
+    src.mkdir()
+
+    def write(n: int) -> None:
+        for sym in ("AAA", "BBB"):
+            rows = [f"{d},{p},{p},{p},{p},{i}" for i, d in enumerate(days[:n])
+                    for p in [1 if i < n // 2 else 123456.125]]
+            (src / f"{sym}.csv").write_text("date,open,high,low,close,volume\n" + "\n".join(rows) + "\n")
+
+    seen: list[bool] = []
+    real = collect_mod._bulk
+    monkeypatch.setattr(collect_mod, "_bulk", lambda *a: seen.append(real(*a)) or seen[-1])
+    write(6_000)
+    first = collect_csv(qtx_db, qtx_settings, src)
+    write(6_001)
+    second = collect_csv(qtx_db, qtx_settings, src)
+    assert seen == [True, False]
+    assert second["bars_new"] + second["skipped_total"] - first["skipped_total"] == 2  # one day each
+    assert qtx_db.scalar("SELECT COUNT(*) FROM bars") == first["bars_new"] + second["bars_new"]

@@ -118,17 +118,15 @@ def collect_csv(db: DB, settings: Any, path: str | Path, asof: str | None = None
         raise CollectUsageError(
             f"--path {directory}: no usable <SYMBOL>.csv bar file in this folder ("
             + "; ".join(f"{x['file']}: {x['reason']}" for x in not_symbols[:5]) + ")")
-    rows_in: dict[str, int] = {}  # symbol -> rows in its file (an estimate without a folder)
+    rows_in: dict[str, int] = {}  # symbol -> rows in its file (its lines, without a folder)
     if folder is not None:  # read (and so check) every file before writing anything
         for f in files:
             rows_in[symbol_of(f)] = len(folder.read(f).days)
     else:
         for f in files:  # fail before writing anything
             with f.open(encoding="utf-8-sig", errors="replace") as fh:
-                first = fh.readline()
-                headerless, _ = sniff_header(first, f)
-                row = first if headerless else fh.readline()
-                rows_in[symbol_of(f)] = f.stat().st_size // max(len(row), 1)
+                sniff_header(fh.readline(), f)
+            rows_in[symbol_of(f)] = f.read_bytes().count(b"\n")  # 0.05 us per bar
     sectors_path = directory / SECTORS_FILE
     try:
         sectors = parse_sectors(sectors_path) if sectors_path.exists() else {}
