@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -201,15 +201,18 @@ def test_catchup_after_a_power_cut_runs_what_is_still_useful_in_order():
     fri, thu = date(2026, 11, 20), date(2026, 11, 19)
     last = {s: _slot(s, fri) for s in ("reconcile", "execute")}
     last.update({s: _slot(s, thu) for s in ("collect", "signal", "report")})
-    # Power back Saturday morning: Friday's post-close stages are missed and still useful.
-    assert catchup.needs_catchup(last, kst(2026, 11, 21, 10), "krx") == ["collect", "signal", "report"]
+    # Power back Saturday morning: Friday's fill syncs and post-close stages are missed and still
+    # useful (the fills first: Friday's bars and decisions come after them).
+    assert catchup.needs_catchup(last, kst(2026, 11, 21, 10), "krx") == ["sync", "collect", "signal", "report"]
     # Power back Monday 08:40: Friday's decisions are too late; trade, reconciling first.
-    assert catchup.needs_catchup(last, kst(2026, 11, 23, 8, 40), "krx") == ["reconcile", "execute"]
+    assert catchup.needs_catchup(last, kst(2026, 11, 23, 8, 40), "krx") == ["sync", "reconcile", "execute"]
     # Even when reconcile ran on time, the first trade after downtime reconciles again.
     last["reconcile"] = _slot("reconcile", date(2026, 11, 23))
+    last["sync"] = catchup.slots_on("krx", "sync", fri)[-1]
     assert catchup.needs_catchup(last, kst(2026, 11, 23, 8, 40), "krx") == ["reconcile", "execute"]
     # Nothing missed: nothing to do.
     done = {s: _slot(s, date(2026, 11, 23)) for s in ("reconcile", "execute")}
+    done["sync"] = last["sync"]
     assert catchup.needs_catchup(done, kst(2026, 11, 23, 8, 40), "krx") == []
 
 
@@ -229,6 +232,18 @@ def test_a_stage_that_fires_several_times_a_day_is_one_catchup_and_its_latest_sl
     last = {s: kst(2026, 11, 24, 8, 40) for s in ("reconcile", "execute")} | {"sync": kst(2026, 11, 24, 9, 5)}
     assert catchup.needs_catchup(last, kst(2026, 11, 24, 12), "krx") == ["sync"]
     assert catchup.needs_catchup({}, kst(2026, 11, 24, 10), "krx") == ["reconcile", "sync"]
+
+
+@pytest.mark.parametrize("market", ["krx", "bybit"])
+def test_every_fire_of_the_timetable_is_inside_its_stage_window(market):
+    """A job the timetable fires outside its own stage's window would never act (the 15:35 fill
+    sync, outside a sync window that ended at 15:35, skipped every day)."""
+    from pipeline.schedule.timetable import jobs_for
+
+    for d in (date(2026, 11, 24), date(2026, 11, 27)):  # a Tuesday and a Friday
+        for job in jobs_for(market):
+            t = datetime.combine(d, time(job.hour, job.minute), tzinfo=cal.market_zone(market))
+            assert cal.check_window(market, job.stage, t).ok, (job, t)
 
 
 def test_the_execute_retry_is_not_a_slot_of_its_own():
@@ -287,22 +302,23 @@ def test_run_catchup_runs_missed_stages_in_order_and_queues_the_gap(qtx_db, qtx_
     _add_run(qtx_db, "report", kst(2026, 11, 19, 16, 15))
     _add_run(qtx_db, "reconcile", kst(2026, 11, 20, 8, 20))
     _add_run(qtx_db, "execute", kst(2026, 11, 20, 8, 35))
+    _add_run(qtx_db, "sync", kst(2026, 11, 20, 15, 35))
     calls = []
 
     def runner(argv):
         calls.append(argv)
         return 1 if argv[-2:] == ["report", "--send"] else 0
 
-    now = kst(2026, 11, 21, 9, 0)  # Saturday morning, power back since Friday 08:35
+    now = kst(2026, 11, 21, 9, 0)  # Saturday morning, power back since Friday 15:35
     dry = catchup.run_catchup(qtx_settings, "/abs/qtx", now=now, dry_run=True, runner=runner)
     assert dry["stages"] == ["collect", "signal", "report"] and calls == []
     res = catchup.run_catchup(qtx_settings, "/abs/qtx", now=now, runner=runner)
     assert [c[3] for c in calls] == ["collect", "signal", "report"]
     assert calls[0][:3] == ["/abs/qtx", "--config", str(qtx_settings.config_path)]
     assert res["stopped_at"] == "report"
-    assert res["gap_seconds"] == int(timedelta(hours=24, minutes=25).total_seconds())
+    assert res["gap_seconds"] == int(timedelta(hours=17, minutes=25).total_seconds())
     msgs = qtx_db.query("SELECT kind, text FROM outbox")
-    assert len(msgs) == 1 and msgs[0]["kind"] == "downtime" and "24.4 h" in msgs[0]["text"]
+    assert len(msgs) == 1 and msgs[0]["kind"] == "downtime" and "17.4 h" in msgs[0]["text"]
     # A second pass after the same gap does not alert twice.
     catchup.run_catchup(qtx_settings, "/abs/qtx", now=now, runner=lambda a: 0)
     assert qtx_db.scalar("SELECT COUNT(*) FROM outbox") == 1

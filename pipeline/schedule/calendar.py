@@ -14,8 +14,9 @@ Windows (times KST for KRX, UTC for Bybit; ``d`` is a trading day):
 * KRX ``execute`` for ``d``: 08:30-08:55 of ``d`` (opening auction; orders sent then fill at the
   open).  The stage must *start* by 08:55 so its orders reach the auction before it uncrosses
   at 09:00.  It acts on the decisions of the previous trading day.
-* ``reconcile``: any time, any day (it places no orders, and it is the first thing to do after
-  downtime).  Its market date is the market's current date.
+* ``reconcile`` and ``sync``: any time, any day (they place no orders; reconcile is the first
+  thing to do after downtime, and a sync after the close records the closing auction's fills).
+  Their market date is the market's current date.
 * A late open (``calendar.late_open``: ``"2026-11-19": "10:00"``) shifts every session time of
   that day by the same amount (CSAT day: auction 09:30, open 10:00, close 16:30).
   One-off closures go in ``calendar.extra_holidays``.
@@ -25,7 +26,7 @@ Windows (times KST for KRX, UTC for Bybit; ``d`` is a trading day):
   so a job fired on wake at 17:00 does not trade on a stale decision.
 
 ``verdict.market_date`` is the date the stage acts as of: the last closed session for
-collect/signal/report, the session whose open the orders are for for execute, today for reconcile.
+collect/signal/report, the session whose open the orders are for for execute, today for reconcile and sync.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ from pipeline.schedule import krx_holidays
 
 KST = ZoneInfo("Asia/Seoul")
 STAGES = ("collect", "signal", "execute", "sync", "report", "reconcile")
+# They place no orders: reconcile is the first thing to do after downtime, and a fill sync after
+# the close still records the closing auction's fills (the 15:35 slot).
+ANY_TIME = ("reconcile", "sync")
 POST_CLOSE_STAGES = ("collect", "signal", "report")
 
 # KRX session (regular day, KST).
@@ -248,7 +252,7 @@ def stage_window(market: str, stage: str, d: date, conf: Any = None
         raise ValueError(f"unknown stage {stage!r}")
     c = calendar_conf(conf)
     zone = market_zone(market)
-    if stage == "reconcile" or (stage == "sync" and market == "bybit"):
+    if stage in ANY_TIME:
         start = datetime.combine(d, time(0), tzinfo=zone)
         return start, start + timedelta(days=1)
     if market == "bybit":
@@ -264,8 +268,6 @@ def stage_window(market: str, stage: str, d: date, conf: Any = None
     s = krx_session(d, c)
     if stage == "execute":
         return s.auction_open, s.open - EXECUTE_CUTOFF
-    if stage == "sync":  # fills happen from the opening auction to the close
-        return s.open, s.close + AFTER_CLOSE
     nxt = krx_session(next_trading_day(market, d, c), c)
     return s.close + AFTER_CLOSE, nxt.auction_open - BEFORE_AUCTION
 
@@ -284,11 +286,11 @@ def check_window(market: str, stage: str, now: datetime, conf: Any = None) -> Wi
     today = market_date(market, now)
     label = "KST" if market == "krx" else "UTC"
 
-    if stage == "reconcile" or (stage == "sync" and market == "bybit"):
+    if stage in ANY_TIME:
         return WindowVerdict(True, f"{stage} may run at any time ({market} date {today})",
                              today, stage_window(market, stage, today, c))
 
-    if stage in ("execute", "sync"):
+    if stage == "execute":
         closed = closure_reason(market, today, c)
         if closed:
             return WindowVerdict(False, f"no {stage} today: {closed}", today)
