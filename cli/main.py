@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import importlib
 import os
-from typing import TYPE_CHECKING, Annotated
+import sys
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from typer.core import TyperCommand, TyperGroup
@@ -186,11 +187,44 @@ def _root(
         fail(str(e), EXIT_USAGE)
 
 
-def main() -> None:
+def run() -> int | str | None:
+    """The command line as ``qtx`` runs it; returns the exit code typer's ``sys.exit`` carries."""
     # OpenBLAS starts a thread per core when numpy loads (0.34 -> 0.17 s CPU for `import numpy`
     # on a 2-core VM, more on more cores); qtx does no BLAS work. The operator's own setting wins.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    app()
+    try:
+        app()
+    except SystemExit as done:
+        return done.code
+    return 0
+
+
+def main() -> NoReturn:
+    """The ``qtx`` script."""
+    leave(run())
+
+
+def leave(code: int | str | None) -> NoReturn:
+    """End the process once the command is done, without the interpreter's teardown.
+
+    Freeing every module and array one by one is about a tenth of a backtest's CPU time (0.15 s
+    on the US market), and nothing is left to do by then: every stage commits or rolls back its
+    own transactions and closes its files, and a process killed at any line is safe by design.
+    What is still buffered (output, log handlers) is flushed first."""
+    import logging
+
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):  # sys.exit("message"), as Python would print it
+        print(code, file=sys.stderr)
+        code = 1
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a reader that went away (`| head`), a closed stream
+            pass
+    os._exit(code)
 
 
 if __name__ == "__main__":

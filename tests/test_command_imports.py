@@ -25,12 +25,8 @@ import typer
 _PROBE = """
 import json, os, sys
 sys.argv = ["qtx", *sys.argv[1:]]
-from cli.main import main
-code = 0
-try:
-    main()
-except SystemExit as e:
-    code = e.code or 0
+from cli.main import run
+code = run() or 0
 with open(os.environ["PROBE_OUT"], "w") as f:
     json.dump({"code": code, "modules": sorted(sys.modules),
                "openblas": os.environ.get("OPENBLAS_NUM_THREADS")}, f)
@@ -133,3 +129,21 @@ def test_text_and_flags_are_taken_as_given_and_other_values_still_converted():
     assert converters["tag"] is not _AsGiven and converters["n"] is not _AsGiven  # typer's own
     with pytest.raises(typer.BadParameter, match="greater than or equal to 1"):
         click_cmd.main(["--n", "0"], standalone_mode=False)
+
+
+def test_the_script_leaves_without_teardown_yet_says_and_writes_everything(demo, tmp_path, env, qtx_bin):
+    """`qtx` ends with os._exit once the command is done (the interpreter's teardown was a tenth
+    of a backtest): output piped to a file, files written and exit codes are as before."""
+    config, _ = demo
+    trades = tmp_path / "trades.csv"
+    p = subprocess.run([qtx_bin, "--config", str(config), "backtest", "--json", "--trades-out", str(trades)],
+                       capture_output=True, text=True, timeout=300, env=env)
+    assert p.returncode == 0, p.stderr
+    summary = json.loads(p.stdout)  # the whole document, flushed before leaving
+    assert summary["fills"] > 0 and len(trades.read_text().splitlines()) == summary["fills"] + 1
+    bad = subprocess.run([qtx_bin, "--config", str(tmp_path / "missing.yaml"), "status"],
+                         capture_output=True, text=True, timeout=60, env=env)
+    assert bad.returncode == 2 and "config file not found" in bad.stderr
+    said = subprocess.run([sys.executable, "-c", "from cli.main import leave; print('x', end=''); leave('why')"],
+                          capture_output=True, text=True, timeout=60, env=env)
+    assert (said.returncode, said.stdout, said.stderr.strip()) == (1, "x", "why")
