@@ -24,13 +24,10 @@ def counting(path, symbol=None):
     reads[str(path)] += 1
     return real(path, symbol)
 csv_bars.read_file = counting
-from cli.main import main
+from cli.main import run
 sys.argv = ["qtx", *sys.argv[1:]]
-try:
-    main()
-except SystemExit as e:
-    if e.code:
-        raise
+if run():
+    sys.exit(1)
 print(json.dumps({"max_reads": max(reads.values()), "files": len(reads)}), file=sys.stderr)
 """
 
