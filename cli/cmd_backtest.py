@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from cli.common import (
     check_range,
@@ -44,24 +42,14 @@ def backtest(
 
     def body():
         s, db = app_ctx.settings, app_ctx.db
-        bar = err.is_terminal and not is_quiet()
-        with Progress(TextColumn("backtest"), BarColumn(), TextColumn("{task.completed}/{task.total} days"),
-                      TimeElapsedColumn(), console=err.console, transient=True, disable=not bar) as prog:
-            task = prog.add_task("days", total=None)
-            step = {"next": 0}
-
-            def progress(n: int, total: int) -> None:
-                if bar:
-                    prog.update(task, completed=n, total=total)
-                elif n >= step["next"] or n == total:  # not a terminal: a line per tenth
-                    progress_line(f"backtest {n}/{total} days")
-                    step["next"] = n + max(1, total // 10)
-
-            try:
-                res, stats = bt.run(db, s, start, end, progress=progress)
-            except ValueError as e:
-                from cli.common import fail
-                fail(str(e))
+        try:
+            if err.is_terminal and not is_quiet():
+                res, stats = _with_bar(lambda progress: bt.run(db, s, start, end, progress=progress))
+            else:
+                res, stats = bt.run(db, s, start, end, progress=_tenths("backtest"))
+        except ValueError as e:
+            from cli.common import fail
+            fail(str(e))
         if trades_out:
             bt.write_trades(res, trades_out)
         if equity_out:
@@ -81,7 +69,31 @@ def backtest(
     guarded(body)
 
 
+def _with_bar(work):
+    """Run ``work(progress)`` under a progress bar on the terminal (rich loads only here)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("backtest"), BarColumn(), TextColumn("{task.completed}/{task.total} days"),
+                  TimeElapsedColumn(), console=err.console, transient=True) as prog:
+        task = prog.add_task("days", total=None)
+        return work(lambda n, total: prog.update(task, completed=n, total=total))
+
+
+def _tenths(what: str):
+    """Progress off a terminal (a pipe, a log file): a line per tenth of the days."""
+    step = {"next": 0}
+
+    def progress(n: int, total: int) -> None:
+        if n >= step["next"] or n == total:
+            progress_line(f"{what} {n}/{total} days")
+            step["next"] = n + max(1, total // 10)
+
+    return progress
+
+
 def render(st: dict) -> None:
+    from rich.table import Table
+
     if not st.get("days"):
         out.print("No decision dates in range.")
         return

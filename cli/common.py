@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,6 +46,19 @@ class _LazyConsole:
             self._console = Console(**self._options)
         return self._console
 
+    @property
+    def is_terminal(self) -> bool:
+        """Whether output goes to a terminal; a pipe or a log file is told without loading rich
+        (rich says the same when the stream is no tty and no FORCE_TERMINAL/TTY_COMPATIBLE)."""
+        if self._console is None and not any(v in os.environ for v in ("FORCE_TERMINAL", "TTY_COMPATIBLE")):
+            stream = sys.stderr if self._options.get("stderr") else sys.stdout
+            try:
+                if not stream.isatty():
+                    return False
+            except (AttributeError, ValueError):  # a replaced or closed stream: ask rich
+                pass
+        return self.console.is_terminal
+
     def __getattr__(self, name: str) -> Any:  # what the proxy lacks: the Console's own
         return getattr(self.console, name)
 
@@ -70,7 +84,11 @@ def is_quiet() -> bool:
 def progress_line(message: str) -> None:
     """One line per stage of long work on stderr, terminal or not (a log file under launchd
     shows how far a replay or an import got); ``--quiet`` silences it."""
-    if not _quiet:
+    if _quiet:
+        return
+    if err._console is None:  # nothing drawn with rich yet: a plain line, without loading it
+        print(message, file=sys.stderr, flush=True)
+    else:
         err.print(message, highlight=False, markup=False, soft_wrap=True)
 
 

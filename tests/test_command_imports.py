@@ -147,3 +147,10 @@ def test_the_script_leaves_without_teardown_yet_says_and_writes_everything(demo,
     said = subprocess.run([sys.executable, "-c", "from cli.main import leave; print('x', end=''); leave('why')"],
                           capture_output=True, text=True, timeout=60, env=env)
     assert (said.returncode, said.stdout, said.stderr.strip()) == (1, "x", "why")
+
+
+def test_backtest_json_off_a_terminal_loads_no_rich(demo, tmp_path, env):
+    config, _ = demo
+    probe, stdout = _run(["--config", config, "backtest", "--json"], tmp_path, env)
+    assert _loaded(probe, ("rich", "pydantic", "typer._adapters")) == []
+    assert json.loads(stdout)["fills"] > 0
