@@ -12,8 +12,8 @@ import typer
 from cli.common import EXIT_FAILED, EXIT_USAGE, ctx_of, emit_json, err, fail, guarded, out
 
 launchd_app = typer.Typer(
-    help=("The macOS schedule.\n\nlaunchd jobs for the configured market and mode (the five stages "
-          "at their market times converted to the Mac's zone, the Telegram listener kept alive, "
+    help=("The macOS schedule.\n\nlaunchd jobs for the configured market and mode (collect, signal, "
+          "report, reconcile, execute with its retry, and the fill syncs, at their market times converted to the Mac's zone, the Telegram listener kept alive, "
           "and a catch-up job run at boot). Daemons (--daemon, the default) start at boot "
           "without a login and are recommended for an unattended Mac; agents (--agent) start "
           "after the user logs in. qtx writes the plists and prints the launchctl commands; it "

@@ -1,6 +1,6 @@
 """launchd property lists for one market and mode, built from the templates with ``plistlib``.
 
-Jobs (label ``com.qtx.<market>.<mode>.<name>``): the five stages on their calendar, the
+Jobs (label ``com.qtx.<market>.<mode>.<name>``): each scheduled stage on its calendar, the
 ``telegram`` listener (RunAtLoad + KeepAlive) and ``catchup`` (once at load: after a power cut
 launchd does not replay calendar jobs missed while the Mac was off).
 
