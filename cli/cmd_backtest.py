@@ -16,6 +16,7 @@ from cli.common import (
     is_quiet,
     out,
     output_file,
+    progress_bar,
     progress_line,
 )
 
@@ -70,11 +71,8 @@ def backtest(
 
 
 def _with_bar(work):
-    """Run ``work(progress)`` under a progress bar on the terminal (rich loads only here)."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(TextColumn("backtest"), BarColumn(), TextColumn("{task.completed}/{task.total} days"),
-                  TimeElapsedColumn(), console=err.console, transient=True) as prog:
+    """Run ``work(progress)`` under the progress bar of a terminal."""
+    with progress_bar("backtest") as prog:
         task = prog.add_task("days", total=None)
         return work(lambda n, total: prog.update(task, completed=n, total=total))
 

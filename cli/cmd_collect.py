@@ -18,6 +18,7 @@ from cli.common import (
     fail,
     guarded,
     out,
+    progress_bar,
 )
 from cli.main import app
 
@@ -61,7 +62,7 @@ def collect(
         db = app_ctx.db
         n_files = len(list(path.glob("*.csv"))) if path is not None and path.is_dir() else 0
         show = n_files >= PROGRESS_MIN_FILES and err.is_terminal
-        bar = _progress_bar() if show else nullcontext()
+        bar = progress_bar("collect") if show else nullcontext()
         try:
             with bar as prog, run_stage(db, s, "collect", asof) as run:
                 task = prog.add_task("", total=n_files) if prog else None
@@ -91,14 +92,6 @@ def collect(
         _show(summary, as_json)
 
     guarded(body)
-
-
-def _progress_bar():
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(TextColumn("collect"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.description}"), TimeElapsedColumn(), console=err.console,
-                    transient=True)
 
 
 def _show(summary: dict, as_json: bool) -> None:

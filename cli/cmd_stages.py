@@ -6,6 +6,7 @@ Each is a few lines over its pipeline function, run under the stage lock with a 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from typing import Annotated
 
 import typer
@@ -282,10 +283,7 @@ def replay(
 
     Collect, signal and execute, as launchd would have, each stage locked and recorded in runs. Over stored bars it gives
     the trades a backtest of the same window gives; use it for demos, backfills and checks."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-    from rich.table import Table
-
-    from cli.common import EXIT_USAGE, fail, is_quiet, progress_line
+    from cli.common import EXIT_USAGE, fail, is_quiet, progress_bar, progress_line
     from pipeline.stages.replay import ReplayRefused, refuse_done_dates, replay_dates, run_replay
 
     start, end = check_date(start, "--start"), check_date(end, "--end")
@@ -305,12 +303,11 @@ def replay(
         except ReplayRefused as e:
             fail(str(e), EXIT_USAGE)
         bar = err.is_terminal and not is_quiet()
-        with Progress(TextColumn("replay"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
-                      console=err.console, transient=True, disable=not bar) as prog:
-            task = prog.add_task("", total=len(dates))
+        with (progress_bar("replay") if bar else nullcontext()) as prog:
+            task = prog.add_task("", total=len(dates)) if prog else None
 
             def progress(n: int, total: int, d: str) -> None:
-                if bar:
+                if prog:
                     prog.update(task, completed=n, description=d)
                 else:  # a log file or a pipe: one line per replayed date (--quiet: none)
                     progress_line(f"replay {n}/{total}: {d}")
@@ -319,6 +316,8 @@ def replay(
         if as_json:
             emit_json(r)
             return
+        from rich.table import Table
+
         from pipeline.read.money import currency_of, fmt_money
 
         cur = currency_of(s)

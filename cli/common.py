@@ -47,6 +47,11 @@ class _LazyConsole:
         return self._console
 
     @property
+    def made(self) -> bool:
+        """Whether rich has drawn (or been asked to draw) anything on this stream yet."""
+        return self._console is not None
+
+    @property
     def is_terminal(self) -> bool:
         """Whether output goes to a terminal; a pipe or a log file is told without loading rich
         (rich says the same when the stream is no tty and no FORCE_TERMINAL/TTY_COMPATIBLE)."""
@@ -81,12 +86,21 @@ def is_quiet() -> bool:
     return _quiet
 
 
+def progress_bar(label: str):
+    """The progress bar of long work on a terminal (stderr, gone when done): ``label``, the bar,
+    done/total, what is being done (the task's description) and the time taken.  Rich loads here."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+                    TimeElapsedColumn(), console=err.console, transient=True)
+
+
 def progress_line(message: str) -> None:
     """One line per stage of long work on stderr, terminal or not (a log file under launchd
     shows how far a replay or an import got); ``--quiet`` silences it."""
     if _quiet:
         return
-    if err._console is None:  # nothing drawn with rich yet: a plain line, without loading it
+    if not err.made:  # nothing drawn with rich yet: a plain line, without loading it
         print(message, file=sys.stderr, flush=True)
     else:
         err.print(message, highlight=False, markup=False, soft_wrap=True)
