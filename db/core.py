@@ -15,6 +15,20 @@ def now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def parse_ts(ts: datetime | str | None) -> datetime | None:
+    """A stored timestamp (``now_iso``'s, or any ISO text) as an aware datetime, naive ones
+    taken as UTC; None for none or for text that is not a timestamp."""
+    if ts is None or ts == "":
+        return None
+    if isinstance(ts, datetime):
+        return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+    try:
+        t = datetime.fromisoformat(str(ts).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
 class DatabaseError(Exception):
     """The database cannot be used as asked (wrong market or mode, too new, missing, not a qtx
     database, corrupt, locked, read-only).  ``exit_code``: 2 when the file is the wrong one (bad

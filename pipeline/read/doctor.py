@@ -467,7 +467,7 @@ def judge_telegram(has_token: bool, chats: list[int], token_name: str,
 
 def judge_listener(hb: Mapping[str, Any] | None, now: datetime, grace: timedelta,
                    label: str) -> Check:
-    from pipeline.schedule.monitor import parse_ts
+    from db.core import parse_ts
 
     fix = f"start it: sudo launchctl kickstart -k system/{label} (or run qtx telegram)"
     if not hb:
@@ -730,8 +730,9 @@ def _database_checks(s: Settings, db: Any, pr: Probes, installed: Mapping[str, I
     from db import market as market_db
     from db import readside
     from db import telegram as telegram_db
+    from db.core import parse_ts
     from pipeline.schedule import calendar as cal
-    from pipeline.schedule.monitor import expected_slots, incidents, parse_ts
+    from pipeline.schedule.monitor import expected_slots, incidents
     from pipeline.schedule.timetable import scheduled_stages
 
     now = pr.now()

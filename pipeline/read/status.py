@@ -6,31 +6,20 @@ heartbeat, control flags) from their own modules.  Keep values JSON-friendly.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from db import bars as bars_db
 from db import runs as runs_db
-from db.core import DB, SCHEMA_VERSION
+from db.core import DB, SCHEMA_VERSION, parse_ts
 from pipeline.read.money import currency_of
 from pipeline.schedule.calendar import STAGES, market_zone
-
-
-def _parse_ts(ts: str | None) -> datetime | None:
-    if not ts:
-        return None
-    try:
-        t = datetime.fromisoformat(str(ts).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 def local_time(ts: str | None, market: str) -> str | None:
     """A stored UTC timestamp as the market's local time, short: ``12-02 16:00 KST`` (the
     operator thinks in the market's clock, and 80 columns have no room for microseconds)."""
-    t = _parse_ts(ts)
+    t = parse_ts(ts)
     if t is None:
         return None
     local = t.astimezone(market_zone(market))
@@ -38,7 +27,7 @@ def local_time(ts: str | None, market: str) -> str | None:
 
 
 def run_seconds(started: str | None, ended: str | None) -> float | None:
-    a, b = _parse_ts(started), _parse_ts(ended)
+    a, b = parse_ts(started), parse_ts(ended)
     return None if a is None or b is None else max((b - a).total_seconds(), 0.0)
 
 

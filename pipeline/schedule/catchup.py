@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from db.core import parse_ts
 from pipeline.schedule import calendar as cal
 from pipeline.schedule.timetable import regular_jobs, scheduled_stages
 
@@ -22,15 +23,6 @@ from pipeline.schedule.timetable import regular_jobs, scheduled_stages
 # still counts for it.
 SLOT_TOLERANCE = timedelta(minutes=2)
 _SCAN_DAYS = 40
-
-
-def parse_ts(ts: datetime | str | None) -> datetime | None:
-    if ts is None or ts == "":
-        return None
-    if isinstance(ts, datetime):
-        return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
-    t = datetime.fromisoformat(str(ts).replace("Z", "+00:00"))
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 def slots_on(market: str, stage: str, d: date, conf: Any = None) -> list[datetime]:

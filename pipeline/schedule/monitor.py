@@ -19,9 +19,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from db.core import parse_ts
+from pipeline.schedule.catchup import SLOT_TOLERANCE, last_expected_slot
+
 FAILED_OUTCOMES = ("failed", "error", "crashed", "killed", "timeout")
-# launchd fires at the minute; a run that started a little before its slot still counts.
-SLOT_TOLERANCE = timedelta(minutes=2)
 
 
 @dataclass(frozen=True)
@@ -30,18 +31,6 @@ class Incident:
     kind: str  # 'failed' | 'late'
     key: str
     message: str
-
-
-def parse_ts(ts: str | datetime | None) -> datetime | None:
-    if not ts:
-        return None
-    if isinstance(ts, datetime):
-        return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
-    try:
-        t = datetime.fromisoformat(ts.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 def incidents(runs: Iterable[dict], slots: Mapping[str, datetime | None], grace: timedelta,
@@ -91,7 +80,6 @@ def incidents(runs: Iterable[dict], slots: Mapping[str, datetime | None], grace:
 def expected_slots(settings, now: datetime) -> dict[str, datetime | None]:
     """Each watched stage's latest scheduled time at or before ``now`` (the timetable on the
     market's trading days); ``telegram.watch_stages`` narrows the list."""
-    from pipeline.schedule.catchup import last_expected_slot
     from pipeline.schedule.timetable import scheduled_stages
 
     stages = scheduled_stages(settings.market)

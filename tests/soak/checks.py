@@ -23,6 +23,7 @@ from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from db.core import parse_ts
 from pipeline.schedule import calendar as cal
 from pipeline.schedule import catchup
 
@@ -111,7 +112,7 @@ def _slot_key(stage: str, slot: datetime) -> str:
 
 
 def _ts(s: str | None) -> datetime | None:
-    return catchup.parse_ts(s) if s else None
+    return parse_ts(s) if s else None
 
 
 def verdicts(ev: dict) -> dict:

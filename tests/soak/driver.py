@@ -45,6 +45,7 @@ from pathlib import Path
 
 import yaml
 
+from db.core import parse_ts
 from launchd.schedule import JOBS, calendar_entries
 from pipeline.schedule import calendar as cal
 from pipeline.schedule import catchup
@@ -532,7 +533,7 @@ class Soak:
             from db import runs as runs_db
 
             stage = ev.data["stage"]
-            last = catchup.parse_ts(sched_db.last_ok_started(db).get(stage))
+            last = parse_ts(sched_db.last_ok_started(db).get(stage))
             done = {catchup.acted_for("krx", stage, r, self.world.calendar)
                     for r in runs_db.runs_of(db, stage, limit=20) if r["outcome"] == "ok"}
             # Required: nothing ran since the slot, nor earlier for its date (a twin entry).
