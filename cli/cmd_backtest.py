@@ -49,8 +49,8 @@ def backtest(
             else:
                 res, stats = bt.run(db, s, start, end, progress=_tenths("backtest"))
         except ValueError as e:
-            from cli.common import fail
-            fail(str(e))
+            from cli.common import EXIT_USAGE, fail
+            fail(str(e), EXIT_USAGE if isinstance(e, bt.OutsideTheBars) else 1)
         if trades_out:
             bt.write_trades(res, trades_out)
         if equity_out:
@@ -92,9 +92,6 @@ def _tenths(what: str):
 def render(st: dict) -> None:
     from rich.table import Table
 
-    if not st.get("days"):
-        out.print("No decision dates in range.")
-        return
     t = Table(title=f"Backtest {st['start']} → {st['end']} ({st['days']} days, {st['symbols']} symbols)"
                 + (" — synthetic sample data" if st.get("synthetic") else ""))
     t.add_column("metric")

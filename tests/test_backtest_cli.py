@@ -142,6 +142,15 @@ def test_end_and_orders_still_open_are_reported_not_filled(bt_db, tmp_path, run_
     assert _read(tr) == [["date", "symbol", "side", "qty", "price", "fee", "reason"]]
 
 
+@pytest.mark.parametrize("window", [["--end", "1999-01-04"], ["--start", "2022-06-01"]])
+def test_a_window_outside_the_stored_bars_is_bad_usage_naming_them(bt_db, run_cli, window):
+    """Not "no bars stored, run collect" (there are bars) nor an empty success."""
+    a, _ = _bars()
+    code, out, err = run_cli(["--config", bt_db, "backtest", "--json", *window])
+    assert code == 2 and out == ""
+    assert f"the stored bars run {a.dates[0]} .. {a.dates[-1]}" in err
+
+
 def _png_chunks(data: bytes):
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     pos, chunks = 8, []

@@ -25,14 +25,32 @@ TRADE_COLUMNS = ["date", "symbol", "side", "qty", "price", "fee", "reason"]
 EQUITY_COLUMNS = ["date", "cash", "equity", "drawdown", "positions", "buy_blocked", "size_multiplier"]
 
 
+class OutsideTheBars(ValueError):
+    """``--start``/``--end`` leave no decision date among the stored bars (bad usage)."""
+
+
+def _outside(db: DB, start: str | None, end: str | None) -> OutsideTheBars | None:
+    """The error for a window with no decision date, or None when no bar is stored at all."""
+    from db import bars as bars_db
+
+    st = bars_db.bar_stats(db)
+    if not st["bars"]:
+        return None
+    return OutsideTheBars(f"no decision date from {start or 'the first bar'} to {end or 'the last bar'}: "
+                          f"the stored bars run {st['first_date']} .. {st['last_date']}")
+
+
 def run(db: DB, settings: Settings, start: str | None = None, end: str | None = None,
         progress: Callable[[int, int], None] | None = None) -> tuple[SimResult, dict]:
     market = load_market(db, end)
     if not market.symbols:
-        raise ValueError(f"no bars stored in {db.path}; run `qtx collect` (or `qtx init --demo`) first")
+        raise _outside(db, start, end) or ValueError(
+            f"no bars stored in {db.path}; run `qtx collect` (or `qtx init --demo`) first")
     rp, costs = from_settings(settings)
     res = simulate(market, strategy_of(settings), rp, costs, settings.capital, start, end,
                    universe_filter(db, settings), progress)
+    if not res.equity:
+        raise _outside(db, start, end) or ValueError(f"no decision date from {start} to {end}")
     per_year = 365.0 if settings.market == "bybit" else 252.0
     # The verdicts as counted in the loop: a dict per verdict only to count them cost 0.07 s.
     stats = summary(res.trades, res.equity, res.capital, (), res.exits, per_year)
