@@ -216,11 +216,12 @@ def catchup_cmd(
 
     from launchd import schedule
     from pipeline.schedule.catchup import run_catchup
+    from pipeline.schedule.gate import now
 
     def body():
         s = ctx_of(ctx).settings
         exe = schedule.which_qtx() or Path(sys.argv[0]).absolute()
-        res = run_catchup(s, str(exe), dry_run=dry_run)
+        res = run_catchup(s, str(exe), now=now(), dry_run=dry_run)  # QTX_NOW for dry checks
         if json_out:
             emit_json(res)
         else:

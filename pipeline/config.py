@@ -36,10 +36,11 @@ class ConfigError(Exception):
     """A config that cannot be used. ``str()`` names file, key and problem."""
 
     def __init__(self, file: str | Path | None, key: str | None, problem: str):
-        self.file = str(file) if file is not None else "<config>"
+        # No file: a setting from elsewhere (QTX_NOW, a secret file), named by its key alone.
+        self.file = str(file) if file is not None else None
         self.key = key
         self.problem = problem
-        where = f"{self.file}: {key}" if key else self.file
+        where = ": ".join(w for w in (self.file, key) if w) or "config"
         super().__init__(f"{where}: {problem}")
 
 

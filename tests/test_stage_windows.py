@@ -93,3 +93,23 @@ def test_bybit_execute_only_early_in_the_utc_day(tmp_config, run_cli):
     late = json.loads(run_cli(["--config", cfg, "execute", "--json"], env={"QTX_NOW": "2026-11-24T17:00:00+00:00"}).stdout)
     early = json.loads(run_cli(["--config", cfg, "execute", "--json"], env={"QTX_NOW": "2026-11-24T00:20:00+00:00"}).stdout)
     assert late["status"] == "skipped" and early["status"] != "skipped"
+
+
+def test_qtx_now_without_an_offset_or_not_a_time_is_exit_2_naming_it(tmp_config, run_cli):
+    """Read as UTC, 08:40 would be 17:40 in Seoul: a dry check of the schedule would lie."""
+    cfg = tmp_config()
+    run_cli(["init", cfg.parent, "--force"])
+    for raw, said in (("2026-11-24T08:40:00", "has no UTC offset"), ("garbage", "not an ISO timestamp")):
+        code, out, err = run_cli(["--config", cfg, "execute", "--json"], env={"QTX_NOW": raw})
+        assert code == 2 and out == "" and err.startswith(f"error: QTX_NOW: {raw!r} " if "offset" in said
+                                                          else "error: QTX_NOW: not") and said in err
+
+
+def test_catchup_dry_run_judges_the_clock_qtx_now_gives(tmp_config, run_cli):
+    cfg = tmp_config()
+    run_cli(["init", cfg.parent, "--force"])
+    code, out, _ = run_cli(["--config", cfg, "launchd", "catchup", "--dry-run", "--json"],
+                           env={"QTX_NOW": "2026-11-24T08:40:00+09:00"})
+    r = json.loads(out)
+    assert code == 0 and r["now"] == "2026-11-24T08:40:00+09:00"
+    assert r["stages"] == ["sync", "reconcile", "execute"]  # 08:40: before the 08:55 cutoff

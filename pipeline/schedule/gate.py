@@ -46,7 +46,10 @@ def clock() -> datetime | None:
         t = datetime.fromisoformat(raw)
     except ValueError:
         raise ConfigError(None, "QTX_NOW", f"not an ISO timestamp: {raw!r}") from None
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
+    if t.tzinfo is None:  # read as UTC, 08:40 would be 17:40 in Seoul: say so instead
+        raise ConfigError(None, "QTX_NOW", f"{raw!r} has no UTC offset: write it as {raw}+09:00 (KST) "
+                                           f"or {raw}Z (UTC)")
+    return t
 
 
 def now() -> datetime:

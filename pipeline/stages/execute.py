@@ -260,9 +260,10 @@ def run_execute_stage(db: DB, settings: Settings, asof: str, *, replay: bool) ->
         return run_execute(db, settings, asof)
     from pipeline.schedule.calendar import previous_trading_day
     from pipeline.schedule.catchup import must_reconcile_first
+    from pipeline.schedule.gate import now
 
     fresh = previous_trading_day(settings.market, datetime.fromisoformat(asof).date(), settings).isoformat()
-    return run_execute(db, settings, asof, reconcile_first=must_reconcile_first(db, conf=settings),
+    return run_execute(db, settings, asof, reconcile_first=must_reconcile_first(db, now(), conf=settings),
                        not_before=fresh)
 
 
